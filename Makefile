@@ -12,6 +12,7 @@ all: lint test
 ## test: every test in the main module, with the race detector.
 test:
 	$(GO) test -race -count=1 -timeout 45m $(PKGS)
+	cd bench/emf && $(GO) test -count=1 ./...
 
 ## lint: gofmt and go vet must be clean.
 lint:
