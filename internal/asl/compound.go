@@ -1,0 +1,430 @@
+package asl
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/cpwarden/cpwarden/internal/asl/value"
+)
+
+// completion is a finished child thread (a branch or an iteration), as its parent processes it.
+type completion struct {
+	child  *thread
+	index  int
+	out    any
+	f      *failure
+	src    int64   // the child's last event
+	active *cstate // the state the child was in when it stopped (Task, Parallel, Map, Wait), if any
+}
+
+// group is the children of one Parallel or Map attempt.
+type group struct {
+	children []*thread
+	running  int
+	done     []completion
+	aborting bool
+}
+
+// newGroup starts the children of a compound state on t; n is how many may run at once.
+func newGroup(t *thread, n int) *group {
+	// Earlier compound states of t are over: their children need no more aborting.
+	t.x.sched.lock()
+	clear(t.children)
+	t.children = t.children[:0]
+	t.x.sched.unlock()
+	return &group{children: make([]*thread, 0, n), done: make([]completion, 0, n)}
+}
+
+// startChild runs machine m on input as child c of t, recording its completion in g.
+func (x *execution) startChild(t *thread, g *group, c *thread, index int, m *machine, input any) {
+	x.sched.lock()
+	g.running++
+	g.children = append(g.children, c)
+	x.sched.unlock()
+	c.group, c.index, c.machine, c.input = g, index, m, input
+	x.sched.spawn(t, c)
+}
+
+// run is the body of a thread the scheduler starts: a branch or an iteration, or a special thread with a body.
+func (c *thread) run() {
+	if c.body != nil {
+		c.body()
+		return
+	}
+	x, t, g := c.x, c.parent, c.group
+	out, f := x.runMachine(c, c.machine, c.input)
+	x.sched.lock()
+	g.done = append(g.done, completion{child: c, index: c.index, out: out, f: f, src: c.src, active: c.active})
+	g.running--
+	c.finished = true
+	abortSiblings := f != nil && f != errAborted && !g.aborting
+	if abortSiblings {
+		g.aborting = true
+	}
+	x.sched.unlock()
+	if abortSiblings {
+		// The other children stop, but only once every thread that can run at this instant has had its turn:
+		// what happens at the same moment as the failure still happens.
+		x.sched.later(t, func() {
+			x.sched.lock()
+			var running []*thread
+			for _, ch := range g.children {
+				if !ch.finished {
+					running = append(running, ch)
+				}
+			}
+			x.sched.unlock()
+			for _, ch := range running {
+				x.sched.abort(ch)
+			}
+		})
+	}
+	x.sched.notify(t)
+}
+
+// takeDone returns and clears the completions recorded so far.
+func (x *execution) takeDone(g *group) []completion {
+	x.sched.lock()
+	defer x.sched.unlock()
+	d := g.done
+	g.done = make([]completion, 0, cap(d))
+	return d
+}
+
+// emitAborted reports that a child stopped while in a state: <Type>StateAborted.
+func (x *execution) emitAborted(t *thread, active *cstate, prev int64) {
+	if active != nil {
+		x.emitPrev(t, prev, active.abortedEvent, nil, false)
+	}
+}
+
+func (x *execution) runParallel(r *stateRun) (any, *cstate, *failure) {
+	st, t := r.st, r.t
+	input, f := r.inputPath(r.raw)
+	if f != nil {
+		return nil, nil, f
+	}
+	counters := make([]int, len(st.retry))
+	for {
+		eff := input
+		if st.parameters != nil {
+			if eff, f = r.evalTemplate(st.parameters, input); f != nil {
+				return nil, nil, f
+			}
+		}
+		x.emit(t, EventParallelStateStarted, nil)
+		results, f := x.runBranches(r, eff)
+		if f == nil {
+			var out any
+			var assigned *assignment
+			if assigned, f = r.assign(st.assign, results); f == nil {
+				out, f = r.finish(results)
+			}
+			if f == nil {
+				r.exit(out, assigned)
+				return out, st.next, nil
+			}
+		}
+		if out, next, f, retried := r.compoundFailure(f, counters, EventParallelStateFailed); retried {
+			continue
+		} else {
+			return out, next, f
+		}
+	}
+}
+
+// compoundFailure handles the failure of a Parallel or Map attempt: retry (no event), or <Type>StateFailed then
+// Catch.
+func (r *stateRun) compoundFailure(f *failure, counters []int, failedEvent string) (any, *cstate, *failure, bool) {
+	if f == errAborted {
+		return nil, nil, f, false
+	}
+	retried, f := r.retry(f, counters)
+	if retried || f == errAborted {
+		return nil, nil, f, retried
+	}
+	r.x.emit(r.t, failedEvent, nil)
+	r.t.active = nil
+	out, next, f := r.catch(f)
+	return out, next, f, false
+}
+
+func (x *execution) runBranches(r *stateRun, input any) ([]any, *failure) {
+	t, st := r.t, r.st
+	g := newGroup(t, len(st.branches))
+	started := t.src
+	for i, b := range st.branches {
+		c := x.newThread(t)
+		c.src = started
+		if x.opts.OnState != nil {
+			c.scope = scopeName(t.scope, st.name, i)
+		}
+		x.startChild(t, g, c, i, b, input)
+	}
+	x.sched.waitChildren(t, true, func() bool { return g.running == 0 })
+	results := make([]any, len(st.branches))
+	var fail *failure
+	var failEvt, lastSrc int64 = 0, started
+	for _, c := range x.takeDone(g) {
+		switch {
+		case fail != nil:
+			if c.f != nil {
+				x.emitAborted(t, c.active, failEvt)
+			}
+		case c.f == nil:
+			results[c.index] = c.out
+			lastSrc = c.src
+		case c.f == errAborted:
+		default:
+			fail, failEvt = c.f, c.src
+			x.emitAborted(t, c.active, failEvt)
+		}
+	}
+	if t.isAborted() {
+		return nil, errAborted
+	}
+	if fail != nil {
+		t.src = failEvt
+		return nil, fail
+	}
+	t.src = lastSrc
+	x.emitPrev(t, lastSrc, EventParallelStateSucceeded, nil, false)
+	out := make([]any, len(results))
+	copy(out, results)
+	return out, nil
+}
+
+func scopeName(parent, state string, i int) string {
+	s := state + "[" + strconv.Itoa(i) + "]"
+	if parent == "" {
+		return s
+	}
+	return parent + "/" + s
+}
+
+func (x *execution) runMap(r *stateRun) (any, *cstate, *failure) {
+	st, t := r.st, r.t
+	input, f := r.inputPath(r.raw)
+	if f != nil {
+		return nil, nil, f
+	}
+	counters := make([]int, len(st.retry))
+	for {
+		items, f := r.mapItems(input)
+		if f != nil {
+			return nil, nil, f
+		}
+		limits, f := r.mapLimits(input, len(items))
+		if f != nil {
+			return nil, nil, f
+		}
+		x.emit(t, EventMapStateStarted, &MapStateStartedEventDetails{Length: len(items)})
+		results, f := x.runIterations(r, input, items, limits)
+		if f == nil {
+			var out any
+			var assigned *assignment
+			if assigned, f = r.assign(st.assign, results); f == nil {
+				out, f = r.finish(results)
+			}
+			if f == nil {
+				r.exit(out, assigned)
+				return out, st.next, nil
+			}
+		}
+		if out, next, f, retried := r.compoundFailure(f, counters, EventMapStateFailed); retried {
+			continue
+		} else {
+			return out, next, f
+		}
+	}
+}
+
+// mapItems selects the array a Map iterates over.
+func (r *stateRun) mapItems(input any) ([]any, *failure) {
+	v := input
+	if p := r.st.mp.itemsPath; p != nil {
+		var err error
+		if v, err = r.env(input).Path(p); err != nil {
+			return nil, r.fail("Invalid path '%s' : %s", p.String(), err.Error())
+		}
+	}
+	items, ok := v.([]any)
+	if !ok {
+		path := "$"
+		if r.st.mp.itemsPath != nil {
+			path = r.st.mp.itemsPath.String()
+		}
+		return nil, r.fail("Map state input must be an array but was: %s (ItemsPath %s)", value.String(v), path)
+	}
+	return items, nil
+}
+
+type mapLimits struct {
+	maxConcurrency int     // 0: unlimited
+	toleratedCount int     // -1: not set
+	toleratedPct   float64 // -1: not set
+}
+
+// mapLimits resolves MaxConcurrency and the tolerated failure thresholds, literal or by path.
+func (r *stateRun) mapLimits(input any, n int) (mapLimits, *failure) {
+	ms := r.st.mp
+	l := mapLimits{toleratedCount: -1, toleratedPct: -1}
+	resolveInt := func(np numOrPath) (int64, *failure) {
+		if np.path == nil {
+			return np.n, nil
+		}
+		v, err := r.env(input).Path(np.path)
+		if err != nil {
+			return 0, r.fail("Invalid path '%s' : %s", np.path.String(), err.Error())
+		}
+		num, ok := v.(value.Number)
+		i, isInt := num.Int64()
+		if !ok || !isInt || !num.IsIntegerText() {
+			return 0, r.fail("The %s field refers to value \"%s\" which is not a valid integer: %s", np.field, plain(v), np.path.String())
+		}
+		return i, nil
+	}
+	if ms.maxConcurrency.set {
+		m, f := resolveInt(ms.maxConcurrency)
+		if f != nil {
+			return l, f
+		}
+		if m < 0 {
+			return l, r.fail("Expected non-negative integer for MaxConcurrency, got '%d' instead.", m)
+		}
+		l.maxConcurrency = int(min(m, math.MaxInt32))
+	}
+	if ms.toleratedCount.set {
+		c, f := resolveInt(ms.toleratedCount)
+		if f != nil {
+			return l, f
+		}
+		if c < 0 {
+			return l, r.fail("ToleratedFailureCount cannot be negative.")
+		}
+		l.toleratedCount = int(min(c, math.MaxInt32))
+	}
+	if ms.toleratedPct.set {
+		p := ms.toleratedPct.f
+		if ms.toleratedPct.path != nil {
+			v, err := r.env(input).Path(ms.toleratedPct.path)
+			if err != nil {
+				return l, r.fail("Invalid path '%s' : %s", ms.toleratedPct.path.String(), err.Error())
+			}
+			num, ok := v.(value.Number)
+			f, ferr := num.Float64()
+			if !ok || ferr != nil {
+				return l, r.fail("The ToleratedFailurePercentagePath field refers to value \"%s\" which is not a valid float: %s", plain(v), ms.toleratedPct.path.String())
+			}
+			p = f
+		}
+		if p < 0 || p > 100 {
+			return l, r.fail("ToleratedFailurePercentage must be between 0 and 100.")
+		}
+		l.toleratedPct = p
+	}
+	return l, nil
+}
+
+func (x *execution) runIterations(r *stateRun, input any, items []any, l mapLimits) ([]any, *failure) {
+	t, st, ms := r.t, r.st, r.st.mp
+	n := len(items)
+	maxc := l.maxConcurrency
+	if maxc <= 0 || maxc > n {
+		maxc = n
+	}
+	// Children may run on this goroutine when the parent only resumes once all of them have ended.
+	inline := maxc == n || maxc == 1
+	g := newGroup(t, maxc)
+	results := make([]any, n)
+	lastPub := t.src
+	var fail *failure
+	var failEvt int64
+	failures := 0
+	next := 0
+	var item mapItem
+	for {
+		for next < n && g.running < maxc && fail == nil && !t.isAborted() {
+			k := next
+			next++
+			in := items[k]
+			if st.parameters != nil {
+				item = mapItem{index: k, value: items[k]}
+				r.item, r.ctxItem = &item, nil
+				v, f := r.evalTemplate(st.parameters, input)
+				r.item = nil
+				if f != nil {
+					return nil, f
+				}
+				in = v
+			}
+			c := x.newThread(t)
+			c.iterStarted = MapIterationEventDetails{Name: st.name, Index: k}
+			id := x.emitPrev(t, t.src, EventMapIterationStarted, &c.iterStarted, false)
+			c.src = id
+			if x.opts.OnState != nil {
+				c.scope = scopeName(t.scope, st.name, k)
+			}
+			c.iter = append(append(make([]int, 0, len(t.iter)+1), t.iter...), k)
+			c.frame, c.countsAt = c, -1
+			x.startChild(t, g, c, k, ms.processor, in)
+		}
+		if g.running == 0 && len(g.done) == 0 {
+			break
+		}
+		x.sched.waitChildren(t, inline, func() bool {
+			if inline {
+				return g.running == 0
+			}
+			return len(g.done) > 0
+		})
+		for _, c := range x.takeDone(g) {
+			switch {
+			case fail != nil:
+				c.child.iterEnded = MapIterationEventDetails{Name: st.name, Index: c.index}
+				x.emitPrev(t, failEvt, EventMapIterationAborted, &c.child.iterEnded, false)
+				x.emitAborted(t, c.active, failEvt)
+			case c.f == nil:
+				results[c.index] = c.out
+				c.child.iterEnded = MapIterationEventDetails{Name: st.name, Index: c.index}
+				lastPub = x.emitPrev(t, c.src, EventMapIterationSucceeded, &c.child.iterEnded, false)
+				t.src = c.src
+			case c.f == errAborted:
+			default:
+				failures++
+				c.child.iterEnded = MapIterationEventDetails{Name: st.name, Index: c.index}
+				if tolerated(l, failures, n) {
+					lastPub = x.emitPrev(t, c.src, EventMapIterationFailed, &c.child.iterEnded, false)
+					t.src = c.src
+					continue
+				}
+				fail, failEvt = c.f, c.src
+				if l.toleratedCount >= 0 || l.toleratedPct >= 0 {
+					fail = newFailure(ErrExceedToleratedFailure, "The specified tolerated failure threshold was exceeded")
+				}
+				x.emitPrev(t, failEvt, EventMapIterationFailed, &c.child.iterEnded, false)
+				x.emitAborted(t, c.active, failEvt)
+			}
+		}
+	}
+	if t.isAborted() {
+		return nil, errAborted
+	}
+	if fail != nil {
+		t.src = failEvt
+		return nil, fail
+	}
+	t.src = lastPub
+	x.emitPrev(t, lastPub, EventMapStateSucceeded, nil, false)
+	return results, nil
+}
+
+func tolerated(l mapLimits, failures, n int) bool {
+	if l.toleratedCount >= 0 && failures <= l.toleratedCount {
+		return true
+	}
+	if l.toleratedPct >= 0 && n > 0 && float64(failures)*100/float64(n) <= l.toleratedPct {
+		return true
+	}
+	return false
+}
