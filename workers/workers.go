@@ -16,13 +16,17 @@ const (
 	RemoveMember       Handler = "remove-member"       // workers/member: remove the departing etcd member
 	CompleteLifecycle  Handler = "complete-lifecycle"  // workers/lifecycle: CompleteLifecycleAction
 	LifecycleHeartbeat Handler = "lifecycle-heartbeat" // workers/lifecycle: RecordLifecycleActionHeartbeat
-	Backup             Handler = "backup"              // workers/backup: snapshot to S3
+	Backup             Handler = "take-backup"         // workers/backup: stream a snapshot to S3 (see below)
 	VerifyBackup       Handler = "verify-backup"       // workers/backup: restore-test a backup
 	PruneBackups       Handler = "prune-backups"       // workers/backup: apply retention
 	HealthProbe        Handler = "health-probe"        // workers/health: probe and decide
 	TriggerRecovery    Handler = "trigger-recovery"    // workers/health: start a restore
 	ReportRecovered    Handler = "report-recovered"    // workers/health: health is back
 )
+
+// The backup handler is "take-backup" (step TakeBackup), not "backup": a step
+// named Backup would emit BackupSuccess for every upload, while the contract's
+// BackupSuccess means uploaded and verified, which only verify-backup knows.
 
 // All lists every handler in a stable order.
 var All = []Handler{

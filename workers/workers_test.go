@@ -7,7 +7,7 @@ func TestStepIsPascalCase(t *testing.T) {
 		Drain:              "Drain",
 		RemoveMember:       "RemoveMember",
 		LifecycleHeartbeat: "LifecycleHeartbeat",
-		Backup:             "Backup",
+		Backup:             "TakeBackup",
 		HealthProbe:        "HealthProbe",
 	}
 	for h, want := range tests {

@@ -9,6 +9,12 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDemoCmd())
+	root.AddCommand(
+		newDemoCmd(),
+		newTemplateCmd(),
+		newDefinitionsCmd(),
+		newGraphCmd(),
+		newValidateCmd(),
+	)
 	return root
 }
