@@ -15,17 +15,20 @@ import (
 func newDefinitionsCmd() *cobra.Command {
 	var dir string
 	var deployed bool
+	var cluster string
 	cmd := &cobra.Command{
 		Use:   "definitions [workflow...]",
 		Short: "List the workflows, print one definition, or write them all (-o)",
 		Long: "Without arguments, lists the workflows. With one workflow name, prints its States Language definition. " +
 			"With -o DIR, writes <workflow>.asl.json for the named workflows (all by default).\n\n" +
 			"Definitions are printed as the template embeds them, each Task's Lambda ARN a ${...FunctionArn} " +
-			"placeholder; --deployed puts example function ARNs in their place, as CloudFormation does.",
+			"placeholder; --deployed substitutes them as CloudFormation does, with example function ARNs and --cluster.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			resolve := statemachines.TemplateResource
-			if deployed {
-				resolve = statemachines.LocalResource
+			render := func(w statemachines.Workflow) ([]byte, error) {
+				if deployed {
+					return w.Deployed(cluster)
+				}
+				return w.JSON(statemachines.TemplateResource)
 			}
 			wfs, err := workflows(args)
 			if err != nil {
@@ -37,7 +40,7 @@ func newDefinitionsCmd() *cobra.Command {
 					return err
 				}
 				for _, w := range wfs {
-					b, err := w.JSON(resolve)
+					b, err := render(w)
 					if err != nil {
 						return err
 					}
@@ -49,7 +52,7 @@ func newDefinitionsCmd() *cobra.Command {
 				}
 				return nil
 			case len(args) == 1:
-				b, err := wfs[0].JSON(resolve)
+				b, err := render(wfs[0])
 				if err != nil {
 					return err
 				}
@@ -71,7 +74,8 @@ func newDefinitionsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&dir, "output", "o", "", "directory to write <workflow>.asl.json files into")
-	cmd.Flags().BoolVar(&deployed, "deployed", false, "replace the ARN placeholders with example function ARNs")
+	cmd.Flags().BoolVar(&deployed, "deployed", false, "substitute the placeholders as CloudFormation does (example function ARNs)")
+	cmd.Flags().StringVar(&cluster, "cluster", "example", "cluster name substituted with --deployed")
 	return cmd
 }
 

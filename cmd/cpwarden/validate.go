@@ -27,7 +27,12 @@ func newValidateCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			var failed []string
 			check := func(name string, def []byte) {
-				def = placeholder.ReplaceAll(def, []byte("arn:aws:lambda:us-east-1:123456789012:function:placeholder"))
+				def = placeholder.ReplaceAllFunc(def, func(m []byte) []byte {
+					if string(m) == "${"+statemachines.ClusterNameKey+"}" {
+						return []byte("example")
+					}
+					return []byte("arn:aws:lambda:us-east-1:123456789012:function:placeholder")
+				})
 				if err := asl.Validate(def); err != nil {
 					failed = append(failed, name)
 					fmt.Fprintf(out, "%s: INVALID\n", name)

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidateChecksOurWorkflowsAndFiles(t *testing.T) {
+	out, err := execute(t, newValidateCmd())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"lifecycle: ok", "backup: ok", "health: ok", "template: ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	golden := filepath.Join("..", "..", "statemachines", "testdata", "health.asl.json")
+	if out, err := execute(t, newValidateCmd(), golden); err != nil {
+		t.Fatalf("the golden health definition is invalid: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.asl.json")
+	if err := os.WriteFile(bad, []byte(strings.Replace(string(b), `"Next": "Decide"`, `"Next": "Nowhere"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = execute(t, newValidateCmd(), bad)
+	if err == nil || !strings.Contains(out, "INVALID") || !strings.Contains(out, "Nowhere") {
+		t.Fatalf("a dangling Next passed (%v):\n%s", err, out)
+	}
+}
