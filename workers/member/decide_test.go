@@ -1,0 +1,147 @@
+package member
+
+import (
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/cpwarden/cpwarden/internal/faults"
+)
+
+func voter(id uint64, healthy bool) MemberState {
+	return MemberState{ID: id, Name: "m" + string(rune('0'+id)), Healthy: healthy, AppliedIndex: 100}
+}
+
+func TestDecide(t *testing.T) {
+	leader := func(m MemberState) MemberState { m.Leader = true; return m }
+	learner := func(m MemberState) MemberState { m.Learner = true; return m }
+	applied := func(m MemberState, i uint64) MemberState { m.AppliedIndex = i; return m }
+	tests := []struct {
+		name    string
+		state   State
+		allow   bool
+		refusal string
+		moveTo  uint64
+	}{
+		{"absent target is a no-op", State{Members: []MemberState{voter(1, true)}, Target: 9}, true, "", 0},
+		{"follower of a healthy 3-member cluster", State{Members: []MemberState{leader(voter(1, true)), voter(2, true), voter(3, true)}, Target: 3}, true, "", 0},
+		{"dead follower of 3 with the others healthy", State{Members: []MemberState{leader(voter(1, true)), voter(2, true), voter(3, false)}, Target: 3}, true, "", 0},
+		{"healthy follower of 3 with one other down", State{Members: []MemberState{leader(voter(1, true)), voter(2, false), voter(3, true)}, Target: 3}, false, faults.EtcdQuorumAtRisk, 0},
+		{"member of 5 with one other down", State{Members: []MemberState{leader(voter(1, true)), voter(2, false), voter(3, true), voter(4, true), voter(5, true)}, Target: 5}, true, "", 0},
+		{"member of 5 with two others down", State{Members: []MemberState{leader(voter(1, true)), voter(2, false), voter(3, false), voter(4, true), voter(5, true)}, Target: 5}, false, faults.EtcdQuorumAtRisk, 0},
+		{"dead member of 5 with one other down", State{Members: []MemberState{leader(voter(1, true)), voter(2, false), voter(3, true), voter(4, true), voter(5, false)}, Target: 5}, true, "", 0},
+		{"leader moves to the most caught-up follower", State{Members: []MemberState{leader(voter(1, true)), applied(voter(2, true), 90), applied(voter(3, true), 120)}, Target: 1}, true, "", 3},
+		{"leader tie goes to the lower ID", State{Members: []MemberState{voter(2, true), leader(voter(1, true)), voter(3, true)}, Target: 1}, true, "", 2},
+		{"leader never moves to an unhealthy member", State{Members: []MemberState{leader(voter(1, true)), applied(voter(2, false), 999), voter(3, true), voter(4, true), voter(5, true)}, Target: 1}, true, "", 3},
+		{"last member", State{Members: []MemberState{leader(voter(1, true))}, Target: 1}, false, faults.EtcdUnsafeRemoval, 0},
+		{"another learner present", State{Members: []MemberState{leader(voter(1, true)), voter(2, true), voter(3, true), learner(voter(4, true))}, Target: 3}, false, faults.EtcdUnsafeRemoval, 0},
+		{"the learner itself", State{Members: []MemberState{leader(voter(1, true)), voter(2, false), voter(3, false), learner(voter(4, true))}, Target: 4}, true, "", 0},
+		{"two voters, the other healthy", State{Members: []MemberState{leader(voter(1, true)), voter(2, true)}, Target: 1}, true, "", 2},
+		{"two voters, the other down", State{Members: []MemberState{voter(1, true), voter(2, false)}, Target: 1}, false, faults.EtcdQuorumAtRisk, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(tt.state)
+			if d.Allow != tt.allow || d.Refusal != tt.refusal || d.MoveLeaderTo != tt.moveTo {
+				t.Fatalf("Decide = allow %v refusal %q move %d (%s), want allow %v refusal %q move %d",
+					d.Allow, d.Refusal, d.MoveLeaderTo, d.Reason, tt.allow, tt.refusal, tt.moveTo)
+			}
+			if d.Reason == "" {
+				t.Error("decision without a reason")
+			}
+		})
+	}
+}
+
+// TestDecideProperty checks Decide against an independent statement of
+// safety over random cluster states: a removal is safe exactly when a strict
+// majority of the voters that stay is healthy (2*healthy > stay), no other
+// learner exists, and a voter stays at all.
+func TestDecideProperty(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		nVoters := rapid.IntRange(0, 7).Draw(rt, "voters")
+		nLearners := rapid.IntRange(0, 2).Draw(rt, "learners")
+		var s State
+		for i := range nVoters + nLearners {
+			s.Members = append(s.Members, MemberState{
+				ID:           uint64(i + 1),
+				Learner:      i >= nVoters,
+				Healthy:      rapid.Bool().Draw(rt, "healthy"),
+				AppliedIndex: rapid.Uint64Range(0, 5).Draw(rt, "applied"),
+			})
+		}
+		// The leader, if any, is a healthy voter (a member that does not
+		// answer cannot be seen as leader by the others).
+		var healthyVoters []int
+		for i, m := range s.Members {
+			if !m.Learner && m.Healthy {
+				healthyVoters = append(healthyVoters, i)
+			}
+		}
+		if len(healthyVoters) > 0 && rapid.Bool().Draw(rt, "hasLeader") {
+			s.Members[rapid.SampledFrom(healthyVoters).Draw(rt, "leader")].Leader = true
+		}
+		// Target: any member, or an ID that is not a member.
+		s.Target = rapid.Uint64Range(1, uint64(len(s.Members)+1)).Draw(rt, "target")
+
+		d := Decide(s)
+
+		var target *MemberState
+		otherLearner := false
+		stay, healthyStay := 0, 0
+		for i := range s.Members {
+			m := &s.Members[i]
+			if m.ID == s.Target {
+				target = m
+				continue
+			}
+			if m.Learner {
+				otherLearner = true
+				continue
+			}
+			stay++
+			if m.Healthy {
+				healthyStay++
+			}
+		}
+		switch {
+		case target == nil:
+			if !d.Absent || !d.Allow {
+				rt.Fatalf("absent target: got %+v", d)
+			}
+			return
+		case otherLearner:
+			expect(rt, d, false, faults.EtcdUnsafeRemoval)
+		case target.Learner:
+			expect(rt, d, true, "")
+		case stay == 0:
+			expect(rt, d, false, faults.EtcdUnsafeRemoval)
+		case 2*healthyStay > stay:
+			expect(rt, d, true, "")
+		default:
+			expect(rt, d, false, faults.EtcdQuorumAtRisk)
+		}
+		// Leadership moves exactly when an allowed removal targets the
+		// leader, and only to a healthy voter that stays.
+		if d.Allow && target.Leader {
+			var to *MemberState
+			for i := range s.Members {
+				if s.Members[i].ID == d.MoveLeaderTo {
+					to = &s.Members[i]
+				}
+			}
+			if to == nil || to.ID == target.ID || to.Learner || !to.Healthy {
+				rt.Fatalf("leader target: MoveLeaderTo %d is not a healthy voter that stays", d.MoveLeaderTo)
+			}
+		} else if d.MoveLeaderTo != 0 {
+			rt.Fatalf("MoveLeaderTo %d set although the target does not lead or the removal is refused", d.MoveLeaderTo)
+		}
+	})
+}
+
+func expect(rt *rapid.T, d Decision, allow bool, refusal string) {
+	rt.Helper()
+	if d.Allow != allow || d.Refusal != refusal || d.Absent {
+		rt.Fatalf("Decide = allow %v refusal %q absent %v (%s), want allow %v refusal %q", d.Allow, d.Refusal, d.Absent, d.Reason, allow, refusal)
+	}
+}

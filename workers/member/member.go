@@ -1,0 +1,515 @@
+// Package member removes the etcd member of a departing control-plane
+// instance (lifecycle step 2), safely: it asks etcd itself whether the
+// removal keeps quorum, refuses with a typed error when it does not, moves
+// leadership away first when the departing member leads, and is safe to
+// retry (Step Functions retries a Task after a timeout).
+package member
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/cpwarden/cpwarden/internal/emf"
+	"github.com/cpwarden/cpwarden/internal/faults"
+)
+
+// Namespace is the CloudWatch namespace of this worker's metrics.
+const Namespace = "K8sCluster/EtcdLifecycle"
+
+// Business metrics (CONTRACTS.md).
+const (
+	MetricRemovalSuccess = "EtcdMemberRemovalSuccess"
+	MetricRemovalFailure = "EtcdMemberRemovalFailure"
+	MetricQuorumRisk     = "QuorumRiskDetected"
+)
+
+// In is the input of a removal, from the lifecycle workflow. At least one of
+// PrivateIP, NodeName or InstanceID is needed; InstanceID alone needs a
+// Resolver.
+type In struct {
+	ClusterName string `json:"ClusterName"`
+	InstanceID  string `json:"InstanceId,omitempty"`
+	// PrivateIP matches the host of the member's peer (or client) URL.
+	PrivateIP string `json:"PrivateIp,omitempty"`
+	// NodeName matches the member name (kubeadm names members after nodes).
+	NodeName string `json:"NodeName,omitempty"`
+	// Endpoints, when set, replaces discovery: client URLs of the other
+	// members.
+	Endpoints []string `json:"Endpoints,omitempty"`
+}
+
+// Out is the result of a removal.
+type Out struct {
+	ClusterName string `json:"ClusterName"`
+	InstanceID  string `json:"InstanceId,omitempty"`
+	// MemberID is the removed member's ID in hex, empty when none matched.
+	MemberID   string `json:"MemberId,omitempty"`
+	MemberName string `json:"MemberName,omitempty"`
+	// Removed: this call removed the member. AlreadyRemoved: it was not a
+	// member (any more) when this call looked, e.g. on a retry.
+	Removed        bool `json:"Removed"`
+	AlreadyRemoved bool `json:"AlreadyRemoved"`
+	// MovedLeaderTo is the member ID (hex) that took over leadership.
+	MovedLeaderTo string `json:"MovedLeaderTo,omitempty"`
+	// VotersAfter is the number of voting members left.
+	VotersAfter int `json:"VotersAfter"`
+}
+
+// Config holds the worker's settings. Zero values are usable.
+type Config struct {
+	// StatusTimeout bounds each member's Status probe: a member that does
+	// not answer in time counts as unhealthy. 0 means 2 s.
+	StatusTimeout time.Duration
+	// CallTimeout bounds every other etcd call. 0 means 10 s.
+	CallTimeout time.Duration
+	// Logger receives progress logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Deps are the worker's dependencies. Peers and Dialer are required;
+// Resolver is needed only to accept inputs with an instance ID alone.
+type Deps struct {
+	Peers    Peers
+	Dialer   Dialer
+	Resolver Resolver
+}
+
+// Worker removes etcd members. Its zero value is not usable: call New.
+type Worker struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+}
+
+// New returns a Worker.
+func New(cfg Config, deps Deps) *Worker {
+	if cfg.StatusTimeout <= 0 {
+		cfg.StatusTimeout = 2 * time.Second
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 10 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{cfg: cfg, deps: deps, log: log}
+}
+
+var instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{8,17}$`)
+
+// target identifies the departing member.
+type target struct {
+	ip, name string
+}
+
+func (t target) String() string {
+	switch {
+	case t.ip != "" && t.name != "":
+		return fmt.Sprintf("node %q / IP %s", t.name, t.ip)
+	case t.ip != "":
+		return "IP " + t.ip
+	}
+	return fmt.Sprintf("node %q", t.name)
+}
+
+// Remove removes the member of the departing instance in. It is the worker
+// function; wrap it with emf.Step.
+func (w *Worker) Remove(ctx context.Context, in In) (Out, error) {
+	out, err := w.remove(ctx, in)
+	m := emf.FromContext(ctx)
+	if err != nil {
+		_ = m.PutMetric(MetricRemovalFailure, 1, types.StandardUnitCount)
+		if faults.Is(err, faults.EtcdQuorumAtRisk) {
+			_ = m.PutMetric(MetricQuorumRisk, 1, types.StandardUnitCount)
+		}
+		w.log.WarnContext(ctx, "etcd member removal failed", "cluster", in.ClusterName, "instance", in.InstanceID, "error", faults.Name(err), "cause", err)
+		return out, err
+	}
+	_ = m.PutMetric(MetricRemovalSuccess, 1, types.StandardUnitCount)
+	return out, nil
+}
+
+func (w *Worker) remove(ctx context.Context, in In) (Out, error) {
+	out := Out{ClusterName: in.ClusterName, InstanceID: in.InstanceID}
+	tgt, err := w.validate(ctx, in)
+	if err != nil {
+		return out, err
+	}
+	endpoints := in.Endpoints
+	if len(endpoints) == 0 {
+		endpoints, err = w.deps.Peers.Peers(ctx)
+		if err != nil {
+			return out, err
+		}
+	}
+	endpoints, own := split(endpoints, tgt.ip)
+	if len(endpoints) == 0 {
+		if len(own) > 0 {
+			// Only the departing member answers: it may be the last one.
+			return out, w.lonely(ctx, own, tgt)
+		}
+		return out, faults.New(faults.EtcdUnavailable,
+			"no etcd endpoint other than the departing instance (%s): check the control-plane Auto Scaling group or pass Endpoints", tgt)
+	}
+	cli, err := w.deps.Dialer.Dial(ctx, endpoints)
+	if err != nil {
+		return out, faults.Wrap(faults.EtcdUnavailable, err, "dial etcd")
+	}
+	defer func() { _ = cli.Close() }()
+
+	members, err := w.list(ctx, cli)
+	if err != nil {
+		// The others may all be gone, leaving the departing member alone:
+		// that is a refusal, not something a retry fixes.
+		if len(own) > 0 {
+			if lerr := w.lonely(ctx, own, tgt); faults.Is(lerr, faults.EtcdUnsafeRemoval) {
+				return out, lerr
+			}
+		}
+		return out, err
+	}
+	tm, err := find(members, tgt)
+	if err != nil {
+		return out, err
+	}
+	if tm == nil {
+		out.AlreadyRemoved = true
+		out.VotersAfter = voters(members)
+		w.log.InfoContext(ctx, "no etcd member for the departing instance", "target", tgt.String())
+		return out, nil
+	}
+	out.MemberID, out.MemberName = hexID(tm.ID), tm.Name
+	if voters(members) == 1 && !tm.IsLearner {
+		// No health question to ask: removing the last voter is never safe.
+		return out, lastOrUnreachable(members, tm)
+	}
+
+	// Dial only the other members: the departing one may already be gone,
+	// and it must not vote on its own fate. When the member was found by
+	// name only, its endpoint may be in the list: drop it and re-dial.
+	if others := withoutMember(endpoints, tm); len(others) != len(endpoints) {
+		if len(others) == 0 {
+			return out, lastOrUnreachable(members, tm)
+		}
+		_ = cli.Close()
+		if cli, err = w.deps.Dialer.Dial(ctx, others); err != nil {
+			return out, faults.Wrap(faults.EtcdUnavailable, err, "dial etcd")
+		}
+		endpoints = others
+	}
+
+	state, err := w.observe(ctx, cli, endpoints, members, tm.ID)
+	if err != nil {
+		return out, err
+	}
+	d := Decide(state)
+	w.log.InfoContext(ctx, "quorum projection", "target", tm.Name, "allow", d.Allow, "reason", d.Reason)
+	if !d.Allow {
+		return out, faults.New(d.Refusal, "refusing to remove etcd member: %s", d.Reason)
+	}
+	if d.MoveLeaderTo != 0 {
+		if err := w.moveLeader(ctx, tm, d.MoveLeaderTo); err != nil {
+			return out, err
+		}
+		out.MovedLeaderTo = hexID(d.MoveLeaderTo)
+	}
+	return w.memberRemove(ctx, cli, tm, out)
+}
+
+func (w *Worker) validate(ctx context.Context, in In) (target, error) {
+	var t target
+	if in.ClusterName == "" {
+		return t, faults.New(faults.InputInvalid, "ClusterName is required")
+	}
+	if in.InstanceID != "" && !instanceIDPattern.MatchString(in.InstanceID) {
+		return t, faults.New(faults.InputInvalid, "InstanceId %q is not an EC2 instance ID (i-0123456789abcdef0)", in.InstanceID)
+	}
+	if in.PrivateIP != "" {
+		ip := net.ParseIP(in.PrivateIP)
+		if ip == nil {
+			return t, faults.New(faults.InputInvalid, "PrivateIp %q is not an IP address", in.PrivateIP)
+		}
+		t.ip = ip.String()
+	}
+	t.name = in.NodeName
+	for _, ep := range in.Endpoints {
+		if _, err := endpointHost(ep); err != nil {
+			return t, faults.New(faults.InputInvalid, "Endpoints: %v", err)
+		}
+	}
+	if t.ip == "" && t.name == "" {
+		if in.InstanceID == "" {
+			return t, faults.New(faults.InputInvalid, "one of PrivateIp, NodeName or InstanceId is required to find the member")
+		}
+		if w.deps.Resolver == nil {
+			return t, faults.New(faults.InputInvalid, "InstanceId %s given alone and no instance resolver configured: pass PrivateIp or NodeName", in.InstanceID)
+		}
+		inst, err := w.deps.Resolver.Resolve(ctx, in.InstanceID)
+		if err != nil {
+			return t, err
+		}
+		t.ip, t.name = inst.PrivateIP, inst.PrivateDNSName
+		if t.ip == "" && t.name == "" {
+			return t, faults.New(faults.InputInvalid, "instance %s has neither a private IP nor a private DNS name", in.InstanceID)
+		}
+	}
+	return t, nil
+}
+
+func (w *Worker) list(ctx context.Context, cli Etcd) ([]*pb.Member, error) {
+	cctx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
+	defer cancel()
+	resp, err := cli.MemberList(cctx)
+	if err != nil {
+		return nil, faults.Wrap(faults.EtcdUnavailable, err, "list etcd members")
+	}
+	return resp.Members, nil
+}
+
+// find returns the member matching t, nil when none does, or Input.Invalid
+// when the name and the IP point at different members.
+func find(members []*pb.Member, t target) (*pb.Member, error) {
+	var byName, byIP *pb.Member
+	for _, m := range members {
+		if t.name != "" && m.Name == t.name {
+			byName = m
+		}
+		if t.ip != "" && slices.Contains(memberHosts(m), t.ip) {
+			if byIP != nil && byIP.ID != m.ID {
+				return nil, faults.New(faults.InputInvalid, "IP %s matches two etcd members (%x, %x): pass NodeName", t.ip, byIP.ID, m.ID)
+			}
+			byIP = m
+		}
+	}
+	if byName != nil && byIP != nil && byName.ID != byIP.ID {
+		return nil, faults.New(faults.InputInvalid, "node %q is etcd member %x but IP %s belongs to member %x (%s): fix the input",
+			t.name, byName.ID, t.ip, byIP.ID, byIP.Name)
+	}
+	return cmp.Or(byName, byIP), nil
+}
+
+// observe builds the State Decide needs: Status from every reachable other
+// member, with a deadline each, and the cluster's alarms.
+func (w *Worker) observe(ctx context.Context, cli Etcd, endpoints []string, members []*pb.Member, targetID uint64) (State, error) {
+	type probe struct {
+		st  *pb.StatusResponse
+		err error
+	}
+	probes := make([]probe, len(endpoints))
+	var wg sync.WaitGroup
+	for i, ep := range endpoints {
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, w.cfg.StatusTimeout)
+			defer cancel()
+			st, err := cli.Status(sctx, ep)
+			if st != nil {
+				probes[i] = probe{st: (*pb.StatusResponse)(st), err: err}
+			} else {
+				probes[i] = probe{err: err}
+			}
+		})
+	}
+	actx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
+	defer cancel()
+	alarms, alarmErr := cli.AlarmList(actx)
+	wg.Wait()
+	if alarmErr != nil {
+		return State{}, faults.Wrap(faults.EtcdUnavailable, alarmErr, "list etcd alarms")
+	}
+	alarmed := map[uint64]bool{}
+	for _, a := range alarms.Alarms {
+		if a.Alarm != pb.AlarmType_NONE {
+			alarmed[a.MemberID] = true
+		}
+	}
+	status := map[uint64]*pb.StatusResponse{}
+	var leader, leaderTerm uint64
+	for i, p := range probes {
+		if p.err != nil || p.st == nil || p.st.Header == nil {
+			w.log.InfoContext(ctx, "etcd member did not answer Status", "endpoint", endpoints[i], "error", p.err)
+			continue
+		}
+		if p.st.Leader == 0 || len(p.st.Errors) > 0 {
+			w.log.InfoContext(ctx, "etcd member unhealthy", "endpoint", endpoints[i], "leader", p.st.Leader, "errors", p.st.Errors)
+			continue
+		}
+		status[p.st.Header.MemberId] = p.st
+		// Members agree on the leader once a term settles; trust the newest.
+		if p.st.RaftTerm >= leaderTerm {
+			leader, leaderTerm = p.st.Leader, p.st.RaftTerm
+		}
+	}
+	s := State{Target: targetID}
+	for _, m := range members {
+		ms := MemberState{ID: m.ID, Name: m.Name, Learner: m.IsLearner, Leader: m.ID == leader}
+		if st, ok := status[m.ID]; ok && !alarmed[m.ID] {
+			ms.Healthy, ms.AppliedIndex = true, st.RaftAppliedIndex
+		}
+		s.Members = append(s.Members, ms)
+	}
+	return s, nil
+}
+
+// moveLeader hands leadership from the departing member to the chosen
+// follower. etcd serves MoveLeader only on the leader itself, so this is the
+// one call that dials the departing member, on its advertised client URLs.
+func (w *Worker) moveLeader(ctx context.Context, tm *pb.Member, to uint64) error {
+	if len(tm.ClientURLs) == 0 {
+		return faults.New(faults.EtcdUnavailable, "leader %s advertises no client URL to ask for a leadership transfer", tm.Name)
+	}
+	cli, err := w.deps.Dialer.Dial(ctx, tm.ClientURLs)
+	if err != nil {
+		return faults.Wrap(faults.EtcdUnavailable, err, "dial the departing leader")
+	}
+	defer func() { _ = cli.Close() }()
+	cctx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
+	defer cancel()
+	if _, err := cli.MoveLeader(cctx, to); err != nil {
+		return faults.Wrap(faults.EtcdUnavailable, err, fmt.Sprintf("move etcd leadership from %s to %x", tm.Name, to))
+	}
+	w.log.InfoContext(ctx, "moved etcd leadership", "from", tm.Name, "to", hexID(to))
+	return nil
+}
+
+func (w *Worker) memberRemove(ctx context.Context, cli Etcd, tm *pb.Member, out Out) (Out, error) {
+	cctx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
+	resp, err := cli.MemberRemove(cctx, tm.ID)
+	cancel()
+	switch {
+	case err == nil:
+		out.Removed = true
+		out.VotersAfter = voters(resp.Members)
+		w.log.InfoContext(ctx, "removed etcd member", "member", tm.Name, "id", hexID(tm.ID))
+		return out, nil
+	case errors.Is(err, rpctypes.ErrMemberNotFound):
+		out.AlreadyRemoved = true
+	case errors.Is(err, rpctypes.ErrUnhealthy), errors.Is(err, rpctypes.ErrMemberNotEnoughStarted):
+		// etcd's own strict reconfiguration check: a peer is down or
+		// connected for less than 5 s. Same remedy as our projection: wait.
+		return out, faults.Wrap(faults.EtcdQuorumAtRisk, err, "etcd refused to remove "+tm.Name)
+	default:
+		// The removal may have been applied before the error (a timeout
+		// after commit): look again before deciding.
+		members, lerr := w.list(ctx, cli)
+		if lerr != nil {
+			return out, faults.Wrap(faults.EtcdUnavailable, err, "remove etcd member "+tm.Name+" (outcome unknown, retry)")
+		}
+		if slices.ContainsFunc(members, func(m *pb.Member) bool { return m.ID == tm.ID }) {
+			return out, faults.Wrap(faults.EtcdUnavailable, err, "remove etcd member "+tm.Name)
+		}
+		out.Removed = true
+		out.VotersAfter = voters(members)
+		return out, nil
+	}
+	members, err := w.list(ctx, cli)
+	if err != nil {
+		return out, err
+	}
+	out.VotersAfter = voters(members)
+	return out, nil
+}
+
+func voters(ms []*pb.Member) int {
+	n := 0
+	for _, m := range ms {
+		if !m.IsLearner {
+			n++
+		}
+	}
+	return n
+}
+
+func hexID(id uint64) string { return strconv.FormatUint(id, 16) }
+
+func memberHosts(m *pb.Member) []string {
+	var hosts []string
+	for _, u := range slices.Concat(m.PeerURLs, m.ClientURLs) {
+		if h, err := endpointHost(u); err == nil {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+func endpointHost(ep string) (string, error) {
+	u, err := url.Parse(ep)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" {
+		return "", fmt.Errorf("%q is not an http(s)://host:port URL", ep)
+	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil {
+		return ip.String(), nil
+	}
+	return u.Hostname(), nil
+}
+
+// split separates the endpoints on host ip (own) from the others.
+func split(endpoints []string, ip string) (others, own []string) {
+	for _, ep := range endpoints {
+		if h, _ := endpointHost(ep); ip != "" && h == ip {
+			own = append(own, ep)
+		} else {
+			others = append(others, ep)
+		}
+	}
+	return others, own
+}
+
+// lonely handles a departing instance whose member is the only one
+// reachable: it reads the membership from it (a read cannot harm it) to
+// tell "last member" (refuse) from "the others are unreachable" (retry).
+func (w *Worker) lonely(ctx context.Context, own []string, tgt target) error {
+	cli, err := w.deps.Dialer.Dial(ctx, own)
+	if err != nil {
+		return faults.Wrap(faults.EtcdUnavailable, err, "dial etcd")
+	}
+	defer func() { _ = cli.Close() }()
+	members, err := w.list(ctx, cli)
+	if err != nil {
+		return faults.Wrap(faults.EtcdUnavailable, err, fmt.Sprintf("no etcd endpoint other than the departing instance (%s) and it does not answer either", tgt))
+	}
+	tm, err := find(members, tgt)
+	if err != nil {
+		return err
+	}
+	if tm == nil {
+		return faults.New(faults.EtcdUnavailable, "no etcd endpoint other than the departing instance (%s), which is not a member: check the Auto Scaling group or pass Endpoints", tgt)
+	}
+	return lastOrUnreachable(members, tm)
+}
+
+// lastOrUnreachable is the verdict when no member other than tm can be
+// dialed.
+func lastOrUnreachable(members []*pb.Member, tm *pb.Member) error {
+	if voters(members) == 1 && !tm.IsLearner {
+		return faults.New(faults.EtcdUnsafeRemoval, "refusing to remove etcd member: %s (%x) is the last voting member: removing it destroys the cluster", tm.Name, tm.ID)
+	}
+	return faults.New(faults.EtcdUnavailable, "none of the %d other etcd members can be dialed: check the control-plane Auto Scaling group or pass Endpoints", len(members)-1)
+}
+
+// withoutMember drops the endpoints that are the member's client URLs, or
+// on a host of the member's peer URLs.
+func withoutMember(endpoints []string, m *pb.Member) []string {
+	hosts := memberHosts(m)
+	return slices.DeleteFunc(slices.Clone(endpoints), func(ep string) bool {
+		if slices.Contains(m.ClientURLs, ep) {
+			return true
+		}
+		h, _ := endpointHost(ep)
+		return slices.Contains(hosts, h)
+	})
+}
