@@ -1,0 +1,284 @@
+package backup_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	tm "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.uber.org/zap"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
+	"github.com/cpwarden/cpwarden/internal/sandbox/s3store"
+	"github.com/cpwarden/cpwarden/workers/backup"
+)
+
+// The benchmark measures the worker, not the servers it talks to: etcd and
+// the S3 store run in a child process (this test binary re-executed in
+// server mode), so the benchmark process's peak RSS and Go heap are the
+// worker's own, plus the test binary's baseline.
+
+const benchServerEnv = "CPWARDEN_BACKUP_BENCH_SERVER_MIB"
+
+func isBenchServer() bool { return os.Getenv(benchServerEnv) != "" }
+
+type benchServerInfo struct {
+	Endpoint, S3URL string
+	CA, Cert, Key   string
+	DBBytes         int64
+}
+
+// benchServer fills a one-member etcd with the requested MiB of values,
+// serves an S3 store, prints how to reach both on one JSON line, and runs
+// until its stdin closes.
+func benchServer() int {
+	mib, err := strconv.Atoi(os.Getenv(benchServerEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx := context.Background()
+	c, err := etcdcluster.Start(ctx, etcdcluster.Options{Names: []string{"bench"}, AddressOffset: 60, QuotaBackendBytes: 8 << 30})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer c.Close()
+	if _, err := c.Fill(ctx, "/bench/", int64(mib)<<20, 1<<20); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	store, err := s3store.Start(ctx, s3store.Options{Buckets: []string{bucket}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer store.Close()
+	cli, err := c.Client()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	st, err := cli.Status(ctx, c.Endpoints()[0])
+	_ = cli.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	info := benchServerInfo{
+		Endpoint: c.Endpoints()[0], S3URL: store.URL,
+		CA: string(c.CA.CertPEM), Cert: string(c.ClientCert.CertPEM), Key: string(c.ClientCert.KeyPEM),
+		DBBytes: st.DbSize,
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(info)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+func startBenchServer(b *testing.B, mib int) benchServerInfo {
+	b.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchServerEnv+"="+strconv.Itoa(mib))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	if err != nil {
+		b.Fatalf("bench server: %v", err)
+	}
+	var info benchServerInfo
+	if err := json.Unmarshal(line, &info); err != nil {
+		b.Fatalf("bench server said %q: %v", line, err)
+	}
+	return info
+}
+
+// peak samples the Go heap while a function runs and reads the process's
+// peak RSS (VmHWM, reset beforehand through /proc/self/clear_refs).
+type peak struct {
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	heap, live uint64
+	baseRSS    float64
+}
+
+func startPeak() *peak {
+	// Return what earlier phases freed to the OS, so VmHWM restarts from
+	// this process's baseline.
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // resets VmHWM to the current RSS
+	p := &peak{stop: make(chan struct{}), baseRSS: procStatus("VmRSS:")}
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	p.wg.Go(func() {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			p.heap = max(p.heap, s[0].Value.Uint64())
+			p.live = max(p.live, s[1].Value.Uint64())
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return p
+}
+
+// end returns the peak heap (objects, live and not yet swept), the peak
+// live heap measured by the last GC, and the peak RSS, in MiB.
+func (p *peak) end() (heap, live, rss float64) {
+	close(p.stop)
+	p.wg.Wait()
+	return float64(p.heap) / (1 << 20), float64(p.live) / (1 << 20), procStatus("VmHWM:") / (1 << 20)
+}
+
+// procStatus reads a size field of /proc/self/status, in bytes.
+func procStatus(field string) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkBackupStreaming backs up 128 MiB and 512 MiB databases to the
+// local S3 store and reports, measured in the same run: the worker's
+// throughput, the raw throughput of Maintenance.Snapshot into io.Discard
+// from the same member, their ratio, and the worker's peak Go heap and RSS.
+// Run it with: go test -run '^$' -bench BackupStreaming -benchtime 1x ./workers/backup
+func BenchmarkBackupStreaming(b *testing.B) {
+	if testing.Short() {
+		b.Skip("fills etcd with up to 512 MiB")
+	}
+	for _, mib := range []int{128, 512} {
+		b.Run(fmt.Sprintf("db=%dMiB", mib), func(b *testing.B) {
+			info := startBenchServer(b, mib)
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM([]byte(info.CA))
+			pair, err := tls.X509KeyPair([]byte(info.Cert), []byte(info.Key))
+			if err != nil {
+				b.Fatal(err)
+			}
+			tlsCfg := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+			s3c := s3.New(s3.Options{
+				Region: s3store.Region, BaseEndpoint: aws.String(info.S3URL), UsePathStyle: true,
+				Credentials: credentials.NewStaticCredentialsProvider("bench", "bench-secret", ""),
+			})
+			w := backup.New(backup.Config{Bucket: bucket, Prefix: prefix},
+				backup.Deps{Peers: staticPeers{info.Endpoint}, Dialer: backup.TLSDialer{TLS: tlsCfg}, S3: s3c})
+			up := tm.New(s3c, func(o *tm.Options) {
+				o.PartSizeBytes, o.MultipartUploadThreshold = backup.DefaultPartSize, backup.DefaultPartSize
+				o.Concurrency = backup.DefaultConcurrency
+				o.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmSha256
+			})
+			ctx := context.Background()
+
+			var rawSecs, workerSecs, storeSecs float64
+			var bytes int64
+			var heap, live, rss, base float64
+			b.ResetTimer()
+			for range b.N {
+				cli, err := clientv3.New(clientv3.Config{Endpoints: []string{info.Endpoint}, TLS: tlsCfg, Logger: zap.NewNop()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				snap, err := cli.SnapshotWithVersion(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, err := io.Copy(io.Discard, snap.Snapshot)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rawSecs += time.Since(start).Seconds()
+				_ = cli.Close()
+
+				p := startPeak()
+				start = time.Now()
+				out, err := w.Backup(ctx, backup.In{ClusterName: cluster})
+				workerSecs += time.Since(start).Seconds()
+				h, l, r := p.end()
+				heap, live, rss, base = max(heap, h), max(live, l), max(rss, r), max(base, p.baseRSS/(1<<20))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if out.Bytes != n {
+					b.Fatalf("worker streamed %d bytes, raw read %d", out.Bytes, n)
+				}
+				bytes += n
+
+				// The store's own ceiling: the same bytes from memory through
+				// the same transfer manager settings, no etcd involved.
+				start = time.Now()
+				if _, err := up.UploadObject(ctx, &tm.UploadObjectInput{Bucket: aws.String(bucket), Key: aws.String("store-only"), Body: io.LimitReader(zeros{}, n)}); err != nil {
+					b.Fatal(err)
+				}
+				storeSecs += time.Since(start).Seconds()
+			}
+			b.StopTimer()
+			mb := float64(bytes) / (1 << 20)
+			b.ReportMetric(mb/workerSecs, "MiB/s")
+			b.ReportMetric(mb/rawSecs, "raw-MiB/s")
+			b.ReportMetric(100*rawSecs/workerSecs, "%-of-raw")
+			b.ReportMetric(mb/storeSecs, "store-only-MiB/s")
+			b.ReportMetric(heap, "peak-heap-MiB")
+			b.ReportMetric(live, "peak-live-heap-MiB")
+			b.ReportMetric(rss, "peak-RSS-MiB")
+			b.ReportMetric(base, "baseline-RSS-MiB")
+			b.ReportMetric(float64(info.DBBytes)/(1<<20), "db-MiB")
+		})
+	}
+}
+
+// zeros is an endless, free source of bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
