@@ -5,7 +5,7 @@ CACHE ?= $(or $(CPWARDEN_CACHE),$(HOME)/.cache/cpwarden)
 PKGS ?= ./...
 BENCHTIME ?= 1s
 
-.PHONY: all test lint bench generate demo tools kube-apiserver
+.PHONY: all test lint bench bench-emf bench-asl generate demo tools kube-apiserver npm-tools
 
 all: lint test
 
@@ -21,12 +21,28 @@ lint:
 	$(GO) vet $(PKGS)
 
 ## bench: the benchmarks named in the issues, each against its baseline in the same run.
-bench:
+bench: bench-emf bench-asl
+
+bench-emf:
 	cd bench/emf && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 3
+
+bench-asl:
+	bench/asl/run.sh
 
 ## generate: regenerate checked-in artifacts (state machine JSON, CloudFormation template).
 generate:
 	$(GO) generate $(PKGS)
+
+## tools: what the tests need besides Go modules: kube-apiserver and kubectl
+## built from the module proxy into $(CACHE)/bin (once; ~6 minutes cold), and
+## the npm validators of the state machine definitions.
+tools: kube-apiserver npm-tools
+
+kube-apiserver:
+	tools/kube-apiserver/build.sh all
+
+npm-tools:
+	cd tools/npm && npm ci --no-audit --no-fund
 
 ## demo: runs the main job on embedded local backends.
 demo:
