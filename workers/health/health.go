@@ -1,0 +1,254 @@
+// Package health watches the control plane and starts a restore when etcd
+// has lost quorum for good. Three worker functions, one per Task of the
+// health workflow (Probe → Choice → TriggerRecovery | ReportRecovered):
+//
+//   - Probe asks etcd itself, every member in parallel and each probe under
+//     its own deadline (Status, AlarmList, a linearizable read), the API
+//     server (/readyz) and Auto Scaling (InService instances, under a
+//     deadline of its own); counts
+//     consecutive quorum-lost probes in SSM Parameter Store; and decides.
+//   - TriggerRecovery writes the restore-mode parameters the instance
+//     bootstrap reads, once, after N consecutive failures, outside a
+//     cool-down, and only when a verified backup exists.
+//   - ReportRecovered records that health is back, and clears restore mode
+//     only once the restoring node has set initialized=true.
+//
+// A hung member, API server or AWS call never stretches a probe round past
+// its deadline: a member that does not answer in time is unhealthy.
+package health
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/cpwarden/cpwarden/internal/faults"
+)
+
+// Business metrics (namespace K8sCluster/Health, CONTRACTS.md).
+const (
+	MetricHealthyInstances    = "HealthyControlPlaneInstances"
+	MetricConsecutiveFailures = "ConsecutiveHealthFailures"
+	MetricRecoveryTriggered   = "AutoRecoveryTriggered"
+	MetricClusterRecovered    = "ClusterRecovered"
+	MetricCheckDuration       = "HealthCheckDuration"
+)
+
+// Actions a probe asks the workflow's Choice state to take.
+const (
+	ActionNone            = "None"
+	ActionTriggerRecovery = "TriggerRecovery"
+	ActionReportRecovered = "ReportRecovered"
+)
+
+// Config is the health policy and where the cluster's state lives.
+type Config struct {
+	// ClusterName names the SSM parameters (/<cluster>/...) and the backup
+	// keys; required.
+	ClusterName string
+	// AutoScalingGroup is the control-plane group; required.
+	AutoScalingGroup string
+	// Bucket and Prefix locate the backups
+	// (<Prefix><cluster>/etcd-snapshot-YYYYMMDD-HHMMSS.db); Bucket is
+	// required for recovery.
+	Bucket, Prefix string
+	// FailureThreshold is the number of consecutive quorum-lost probes
+	// that starts a recovery; zero means 3. One lost probe is a blip.
+	FailureThreshold int
+	// CoolDown is the least time between two recoveries; zero means 1h.
+	CoolDown time.Duration
+	// ProbeTimeout is the deadline of each probe; a round takes no longer.
+	// Zero means 5s.
+	ProbeTimeout time.Duration
+	// AWSTimeout bounds the Auto Scaling and EC2 calls of a round and the
+	// Parameter Store reads and writes after it. AWS latency says nothing
+	// about the cluster's health, so it has a deadline of its own; zero
+	// means 10s.
+	AWSTimeout time.Duration
+	// ListPageSize is the MaxKeys of each backup listing page; zero means
+	// S3's default (1,000).
+	ListPageSize int32
+}
+
+func (c Config) threshold() int {
+	if c.FailureThreshold > 0 {
+		return c.FailureThreshold
+	}
+	return 3
+}
+
+func (c Config) coolDown() time.Duration {
+	if c.CoolDown > 0 {
+		return c.CoolDown
+	}
+	return time.Hour
+}
+
+func (c Config) probeTimeout() time.Duration {
+	if c.ProbeTimeout > 0 {
+		return c.ProbeTimeout
+	}
+	return 5 * time.Second
+}
+
+var clusterNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+func (c Config) awsTimeout() time.Duration {
+	if c.AWSTimeout > 0 {
+		return c.AWSTimeout
+	}
+	return 10 * time.Second
+}
+
+func (c Config) check() error {
+	switch {
+	case !clusterNamePattern.MatchString(c.ClusterName):
+		return faults.New(faults.InputInvalid, "health: cluster name %q is not a valid SSM path segment", c.ClusterName)
+	case c.AutoScalingGroup == "":
+		return faults.New(faults.InputInvalid, "health: no control-plane Auto Scaling group configured")
+	case c.FailureThreshold < 0, c.CoolDown < 0, c.ProbeTimeout < 0, c.AWSTimeout < 0, c.ListPageSize < 0:
+		return faults.New(faults.InputInvalid, "health: negative threshold, cool-down or probe timeout")
+	}
+	return nil
+}
+
+// Peers lists the client URLs of the etcd members to probe.
+// member.ASGDiscovery and member.StaticPeers satisfy it.
+type Peers interface {
+	Peers(ctx context.Context) ([]string, error)
+}
+
+// StaticPeers is a fixed endpoint list.
+type StaticPeers []string
+
+// Peers returns the list.
+func (s StaticPeers) Peers(context.Context) ([]string, error) {
+	return append([]string(nil), s...), nil
+}
+
+// Etcd is what a probe uses of an etcd client; *clientv3.Client satisfies it.
+type Etcd interface {
+	Status(ctx context.Context, endpoint string) (*clientv3.StatusResponse, error)
+	AlarmList(ctx context.Context) (*clientv3.AlarmResponse, error)
+	Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error)
+	MemberList(ctx context.Context, opts ...clientv3.OpOption) (*clientv3.MemberListResponse, error)
+	Close() error
+}
+
+// Dialer returns a client bound to one member's endpoint.
+type Dialer interface {
+	Dial(ctx context.Context, endpoint string) (Etcd, error)
+}
+
+// TLSDialer dials members with clientv3 over mutual TLS. It never blocks:
+// an unreachable member fails its probe at the probe's deadline.
+type TLSDialer struct{ TLS *tls.Config }
+
+// Dial returns a client for endpoint alone.
+func (d TLSDialer) Dial(ctx context.Context, endpoint string) (Etcd, error) {
+	cli, err := clientv3.New(clientv3.Config{
+		Context:   ctx,
+		Endpoints: []string{endpoint},
+		TLS:       d.TLS,
+		Logger:    zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd client for %s: %w", endpoint, err)
+	}
+	return cli, nil
+}
+
+// APIServer tells whether the Kubernetes API server is ready.
+type APIServer interface {
+	Ready(ctx context.Context) error
+}
+
+// AutoScalingAPI is the part of the Auto Scaling client the probe uses.
+type AutoScalingAPI interface {
+	DescribeAutoScalingGroups(ctx context.Context, in *autoscaling.DescribeAutoScalingGroupsInput, opts ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error)
+}
+
+// EC2API is the part of the EC2 client the probe uses, to match instances
+// to etcd members by private DNS name or IP.
+type EC2API interface {
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+}
+
+// SSMAPI is the part of the SSM client the worker uses for its state.
+type SSMAPI interface {
+	GetParameters(ctx context.Context, in *ssm.GetParametersInput, opts ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
+	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+}
+
+// S3API is the part of the S3 client the worker uses to find backups.
+type S3API interface {
+	s3.ListObjectsV2APIClient
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}
+
+// Deps are the worker's clients. API may be nil when the API server is
+// not probed (it then counts as ready).
+type Deps struct {
+	Peers Peers
+	Etcd  Dialer
+	API   APIServer
+	ASG   AutoScalingAPI
+	EC2   EC2API
+	SSM   SSMAPI
+	S3    S3API
+}
+
+// Worker probes the control plane and drives recovery.
+type Worker struct {
+	cfg  Config
+	deps Deps
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives diagnostics; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// New returns a Worker. A bad Config is reported by each call, as
+// Input.Invalid, so the bootstrap can build workers without failing.
+func New(cfg Config, deps Deps) *Worker {
+	return &Worker{cfg: cfg, deps: deps}
+}
+
+func (w *Worker) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+func (w *Worker) log() *slog.Logger {
+	if w.Log != nil {
+		return w.Log
+	}
+	return slog.Default()
+}
+
+func (w *Worker) ready(needs ...any) error {
+	if w == nil {
+		return faults.New(faults.Internal, "health: nil worker")
+	}
+	if err := w.cfg.check(); err != nil {
+		return err
+	}
+	for _, d := range needs {
+		if d == nil {
+			return faults.New(faults.Internal, "health: worker is missing a client")
+		}
+	}
+	return nil
+}
