@@ -19,9 +19,9 @@ func BenchmarkFlush(b *testing.B) {
 		_ = l.PutMetric("BackupSuccess", 1, types.StandardUnitCount)
 		_ = l.PutMetric("BackupDuration", 1234.5, types.StandardUnitMilliseconds)
 		_ = l.PutMetric("BackupSizeBytes", 52428800, types.StandardUnitBytes)
-		_ = l.SetProperty("RequestId", benchRequestID)
-		_ = l.SetProperty("TraceId", benchTraceID)
-		_ = l.SetProperty("ColdStart", false)
+		_ = l.SetPropertyString("RequestId", benchRequestID)
+		_ = l.SetPropertyString("TraceId", benchTraceID)
+		_ = l.SetPropertyBool("ColdStart", false)
 		_ = l.Flush()
 	}
 }

@@ -19,10 +19,14 @@ func (l *Logger) addDefault(d Dimension) *ValidationError {
 		return invalid(FieldDimensionSet, KindTooMany, d.Name, "more than 30 default dimensions")
 	}
 	l.defaults = append(l.defaults, d)
+	l.dimBits |= nameBit(d.Name)
 	return nil
 }
 
 func (l *Logger) isDimension(name string) bool {
+	if l.dimBits&nameBit(name) == 0 {
+		return false
+	}
 	for i := range l.defaults {
 		if l.defaults[i].Name == name {
 			return true
@@ -53,10 +57,18 @@ func (l *Logger) PutDimensions(dims ...Dimension) error {
 		return nil
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	if e := l.putDimensions(dims); e != nil {
+		return l.unlockReject(e)
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+// putDimensions is PutDimensions under l.mu.
+func (l *Logger) putDimensions(dims []Dimension) *ValidationError {
 	nv, ns := len(l.values), len(l.sets)
 	if e := l.addSet(dims); e != nil {
-		return l.reject(e)
+		return e
 	}
 	if len(l.sets) == ns {
 		return nil // already present
@@ -64,7 +76,7 @@ func (l *Logger) PutDimensions(dims ...Dimension) error {
 	if e := l.commitDimensions(); e != nil {
 		l.values, l.sets = l.values[:nv], l.sets[:ns]
 		l.rebuildDimensions()
-		return l.reject(e)
+		return e
 	}
 	return nil
 }
@@ -93,7 +105,15 @@ func (l *Logger) SetDimensions(sets ...[]Dimension) error {
 		return nil
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	if e := l.setDimensions(sets); e != nil {
+		return l.unlockReject(e)
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+// setDimensions is SetDimensions under l.mu.
+func (l *Logger) setDimensions(sets [][]Dimension) *ValidationError {
 	oldValues, oldSets := l.values, l.sets
 	// Validate against the dimensions being replaced no more: their names are free again.
 	l.values, l.sets = nil, nil
@@ -104,7 +124,7 @@ outer:
 		keys, e := l.prepareSet(dims, &values)
 		if e != nil {
 			l.values, l.sets = oldValues, oldSets
-			return l.reject(e)
+			return e
 		}
 		for _, s := range newSets {
 			if sameKeys(s, keys) {
@@ -117,7 +137,7 @@ outer:
 	if e := l.commitDimensions(); e != nil {
 		l.values, l.sets = oldValues, oldSets
 		l.rebuildDimensions()
-		return l.reject(e)
+		return e
 	}
 	return nil
 }
@@ -148,6 +168,7 @@ func (l *Logger) prepareSet(dims []Dimension, values *[]Dimension) ([]string, *V
 			}
 		} else {
 			*values = append(*values, d)
+			l.dimBits |= nameBit(d.Name) // until rebuildDimensions recomputes them
 		}
 		if !slices.Contains(keys, d.Name) {
 			keys = append(keys, d.Name)
@@ -181,9 +202,15 @@ func (l *Logger) commitDimensions() *ValidationError {
 	return nil
 }
 
-// rebuildDimensions encodes the dimension sets, the dimension members and the document head, in one piece of the
-// arena (the previous encoding is left untouched, so a failed change can be undone by rebuilding).
+// rebuildDimensions encodes the document head (up to the first metric definition, dimension sets included) and the
+// tail of the directive with the dimension members, in one piece of the arena. A failed change is undone by
+// rebuilding, so the previous encoding is not needed: when it is the last piece of the arena, as while a logger is
+// being set up (New, then PutDimensions), the new one takes its place.
 func (l *Logger) rebuildDimensions() {
+	if n, a := int(l.dimEnc), len(l.arena); n > 0 && n <= a && len(l.head) > 0 && &l.arena[a-1] == &l.head[len(l.head)-1] {
+		l.arena = l.arena[:a-n]
+	}
+	a := len(l.arena)
 	b := append(l.arenaFree(), '[')
 	writeSet := func(extra []string) {
 		b = append(b, '[')
@@ -212,13 +239,17 @@ func (l *Logger) rebuildDimensions() {
 	}
 	b = append(b, ']')
 	dimJSON := len(b)
+	b = append(b, docDefsEnd...)
+	l.dimBits = 0
 	for _, d := range l.defaults {
 		b = appendMember(b, d.Name, d.Value)
+		l.dimBits |= nameBit(d.Name)
 	}
 	for _, d := range l.values {
 		b = appendMember(b, d.Name, d.Value)
+		l.dimBits |= nameBit(d.Name)
 	}
-	members := len(b)
+	tail := len(b)
 	b = append(b, docMetrics...)
 	b = append(b, l.nsJSON...)
 	b = append(b, docDimensions...)
@@ -226,9 +257,10 @@ func (l *Logger) rebuildDimensions() {
 	b = append(b, docDefs...)
 
 	out := l.claim(b)
-	l.dimJSON = out[:dimJSON:dimJSON]
-	l.dimMembers = out[dimJSON:members:members]
-	l.head = out[members:]
+	l.tail = out[dimJSON:tail:tail]
+	l.head = out[tail:]
+	l.dimEnc = int32(len(l.arena) - a) // 0 if it outgrew the arena
+	l.dirMetrics = 0                   // the cached directive holds the old head and tail
 }
 
 func appendMember(b []byte, k, v string) []byte {

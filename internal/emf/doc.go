@@ -6,8 +6,12 @@
 // tests.
 //
 // The encoder appends into pooled buffers without reflection, and a logger reuses what it validated and encoded in
-// earlier flushes: Flush itself allocates nothing. (Passing a non-constant string to SetProperty costs the one
-// allocation of converting it to an interface.) Cold-start state lives in a Container value, never in package state.
+// earlier flushes (metric slots, property keys, the directive of the last document, each encoded again whenever
+// what it was made from changes): a logger that flushes again and again allocates nothing. SetProperty takes any
+// value, which costs the caller an allocation for a non-constant string or number; SetPropertyString,
+// SetPropertyBool, SetPropertyInt and SetPropertyFloat do not. Every method takes the logger's lock once and runs
+// none of the caller's code (clock, writer, MarshalJSON, slog handler) under it except Flush's clock and writer.
+// Cold-start state lives in a Container value, never in package state.
 //
 // Usage in a worker:
 //

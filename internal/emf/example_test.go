@@ -17,7 +17,8 @@ func Example() {
 	l := emf.New("K8sCluster/EtcdBackup", emf.WithDimension("ClusterName", "prod"), emf.WithClock(clock))
 	_ = l.PutMetric("BackupSizeBytes", 52428800, types.StandardUnitBytes)
 	_ = l.PutMetric("BackupDuration", 1234.5, types.StandardUnitMilliseconds, emf.HighResolution())
-	_ = l.SetProperty("RequestId", "c6af9ac6")
+	// Typed setters take the value as it is; SetProperty takes a value of any type.
+	_ = l.SetPropertyString("RequestId", "c6af9ac6")
 	if err := l.Flush(); err != nil { // one JSON line on stdout
 		fmt.Println(err)
 	}

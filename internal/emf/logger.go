@@ -76,23 +76,32 @@ type Logger struct {
 	sets     [][]string  // extra keys of each dimension set; none means a single set of the defaults
 	values   []Dimension // values of the extra keys
 
-	nsJSON     []byte // `"Namespace"`
-	dimJSON    []byte // `[["A"],["A","B"]]`
-	dimMembers []byte // `,"A":"a","B":"b"`
-	head       []byte // the document from after the timestamp up to the first metric definition
+	nsJSON []byte // `"Namespace"`
+	head   []byte // the document from after the timestamp up to the first metric definition
+	tail   []byte // the end of the directive and the dimension members: `]}]},"A":"a","B":"b"`
+
+	// One bit per root member name (see nameBit) of each kind, so that the usual lookup, for a name that is not
+	// there, is one test instead of a scan. A set bit only means "scan"; bits are cleared only when the names go.
+	metricBits, dimBits, propBits uint64
 
 	metrics   []metric
 	index     map[string]int // name → position in metrics, once there are many
 	props     []property
-	propBuf   []byte   // the encoded `,"key":value` of every property
-	knownKeys []string // property keys already validated
+	propBuf   []byte     // the encoded `,"key":value` of every property
+	knownKeys []knownKey // property keys already validated, with their encoding
 
-	ts    time.Time
-	hasTS bool
+	ts      time.Time
+	hasTS   bool
+	flushed bool  // Flush has printed before
+	dimEnc  int32 // the length of the piece of the arena holding the dimension sets, tail and head
+
+	dir        []byte // the directive of the last one-document flush (see directive)
+	dirMetrics int32  // how many metric definitions dir holds; 0 when it must be built again
 
 	reported map[reportKey]struct{}
-	cursor   []int // per metric, values already printed during a Flush
-	sel      []int // metrics of the document being printed
+	cursor   []int  // per metric, values already printed during a split Flush
+	sel      []int  // metrics of the document being printed by a split Flush
+	out      []byte // the encoding buffer, kept from the second Flush on (a logger flushed once uses the pool's)
 
 	// Arenas carved into small pieces (encoded fragments, value arrays, set keys), so that a logger's usual
 	// contents cost one allocation, the Logger itself, instead of dozens.
@@ -105,13 +114,11 @@ type Logger struct {
 	metricsArr  [6]metric
 	floatsArr   [24]float64
 	propsArr    [6]property
-	knownArr    [6]string
+	knownArr    [5]knownKey
 	defaultsArr [2]Dimension
 	valuesArr   [2]Dimension
 	setsArr     [2][]string
-	keyArr      [4]string
-	selArr      [6]int
-	cursorArr   [6]int
+	keyArr      [2]string
 	arenaArr    [768]byte
 	propArr     [384]byte
 }
@@ -151,8 +158,6 @@ func newLogger(namespace string, c *config, extraSets ...[]Dimension) *Logger {
 	l.values = l.valuesArr[:0]
 	l.sets = l.setsArr[:0]
 	l.keyArena = l.keyArr[:0]
-	l.sel = l.selArr[:0]
-	l.cursor = l.cursorArr[:0]
 	l.arena = l.arenaArr[:0]
 	l.propBuf = l.propArr[:0]
 
@@ -233,14 +238,26 @@ func (l *Logger) carveKeys(n int) []string {
 
 // report logs a dropped input once per logger, field, rule and name: a loop putting NaN a million times logs once.
 func (l *Logger) report(e *ValidationError) {
+	if l.firstReport(e) {
+		l.logDropped(e)
+	}
+}
+
+// firstReport records that e was seen and reports whether it is the first of its kind. The caller holds l.mu (or is
+// the only user of l, as New is); it logs with logDropped once it has released the lock.
+func (l *Logger) firstReport(e *ValidationError) bool {
 	k := reportKey{e.Field, e.Kind, e.Name}
 	if _, seen := l.reported[k]; seen {
-		return
+		return false
 	}
 	if l.reported == nil {
 		l.reported = make(map[reportKey]struct{})
 	}
 	l.reported[k] = struct{}{}
+	return true
+}
+
+func (l *Logger) logDropped(e *ValidationError) {
 	l.slog().Warn("emf: input dropped", slog.String("field", string(e.Field)), slog.String("kind", e.Kind.String()),
 		slog.String("name", e.Name), slog.String("detail", e.Detail))
 }
@@ -252,14 +269,23 @@ func (l *Logger) slog() *slog.Logger {
 	return slog.Default()
 }
 
-func (l *Logger) reject(e *ValidationError) error {
-	l.report(e)
+// unlockReject ends a method that holds l.mu and dropped its input: it releases the lock, then logs, so a slog
+// handler never runs under the logger's lock (one that used the logger would deadlock).
+func (l *Logger) unlockReject(e *ValidationError) error {
+	first := l.firstReport(e)
+	l.mu.Unlock()
+	if first {
+		l.logDropped(e)
+	}
 	return e
 }
 
-// isMember reports whether name is already a root member: a metric, a dimension or a property.
-func (l *Logger) isMember(name string) bool {
-	return l.find(name) >= 0 || l.isDimension(name) || l.propIndex(name) >= 0
+// nameBit is the bit of a name in the member filters.
+func nameBit(s string) uint64 {
+	if len(s) == 0 {
+		return 1
+	}
+	return 1 << ((uint(len(s))*7 + uint(s[len(s)-1])) & 63)
 }
 
 // Timestamps.
@@ -270,12 +296,13 @@ func (l *Logger) SetTimestamp(t time.Time) error {
 	if l == nil {
 		return nil
 	}
+	now := l.clock() // the caller's code: not under the lock
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e := checkTimestamp(t, l.clock()); e != nil {
-		return l.reject(e)
+	if e := checkTimestamp(t, now); e != nil {
+		return l.unlockReject(e)
 	}
 	l.ts, l.hasTS = t, true
+	l.mu.Unlock()
 	return nil
 }
 

@@ -344,7 +344,8 @@ func TestNilLoggerDiscards(t *testing.T) {
 	var l *Logger
 	for _, err := range []error{
 		l.PutMetric("m", math.NaN(), "bad"), l.PutDimensions(), l.SetDimensions(), l.SetProperty("", nil),
-		l.SetTimestamp(time.Time{}), l.Flush(),
+		l.SetPropertyString("", ""), l.SetPropertyBool("", true), l.SetPropertyInt("", 1),
+		l.SetPropertyFloat("", math.NaN()), l.SetTimestamp(time.Time{}), l.Flush(),
 	} {
 		if err != nil {
 			t.Fatalf("nil logger returned %v", err)

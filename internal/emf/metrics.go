@@ -28,56 +28,55 @@ func (l *Logger) PutMetric(name string, value float64, unit types.StandardUnit, 
 			highRes = true
 		}
 	}
+	// No defer: nothing between Lock and Unlock calls code that is not ours, and this is the hot path.
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	if e := l.putMetric(name, value, unit, highRes); e != nil {
+		return l.unlockReject(e)
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+// putMetric is PutMetric under l.mu.
+func (l *Logger) putMetric(name string, value float64, unit types.StandardUnit, highRes bool) *ValidationError {
 	if l.nsErr != nil {
-		return l.reject(l.nsErr)
+		return l.nsErr
 	}
-	if e := checkValue(name, value); e != nil {
-		return l.reject(e)
+	if !validValue(value) {
+		return checkValue(name, value)
 	}
-	if i := l.find(name); i >= 0 {
-		m := &l.metrics[i]
-		if !unitMatches(unit, m.unit) {
-			if _, e := checkUnit(name, unit); e != nil {
-				return l.reject(e)
-			}
-			return l.reject(invalid(FieldUnit, KindConflict, name,
-				"metric already recorded with unit "+string(m.unit)+" in this document"))
+	// A new name, as most are, is known absent from every member list with one test of the filters.
+	if (l.metricBits|l.dimBits|l.propBits)&nameBit(name) != 0 {
+		if known, e := l.putKnownName(name, value, unit, highRes); known {
+			return e
 		}
-		if highRes != m.highRes {
-			return l.reject(invalid(FieldMetricName, KindConflict, name,
-				"metric already recorded with another storage resolution"))
-		}
-		m.values = append(m.values, value)
-		return nil
-	}
-	if l.isDimension(name) || l.propIndex(name) >= 0 {
-		return l.reject(invalid(FieldMetricName, KindConflict, name, "already used as a dimension or property"))
 	}
 	n := len(l.metrics)
 	if n == cap(l.metrics) {
 		l.metrics = append(l.metrics, metric{})
 	}
 	// Reuse the slot and its arrays from an earlier flush. A logger that flushes the same metrics again and again
-	// finds each slot holding the name, unit and resolution it validated and encoded last time.
+	// finds each slot holding the name, unit and resolution it validated and encoded last time: the name was
+	// validated then, and validation is a pure function of the name, so it is not validated again.
 	m := &l.metrics[:n+1][n]
 	if m.name != name || m.name == "" || m.highRes != highRes || !unitMatches(unit, m.unit) {
 		if e := checkName(FieldMetricName, name); e != nil {
-			return l.reject(e)
+			return e
 		}
 		u, e := checkUnit(name, unit)
 		if e != nil {
-			return l.reject(e)
+			return e
 		}
 		m.name, m.unit, m.highRes = name, u, highRes
 		l.encodeMetric(m)
+		l.dirMetrics = 0 // the cached directive may hold the slot's old definition
 	}
 	if cap(m.values) == 0 {
 		m.values = l.carveFloats()
 	}
 	m.values = append(m.values[:0], value)
 	l.metrics = l.metrics[:n+1]
+	l.metricBits |= nameBit(name)
 	if l.index != nil {
 		l.index[name] = n
 	} else if n+1 > 16 {
@@ -87,6 +86,29 @@ func (l *Logger) PutMetric(name string, value float64, unit types.StandardUnit, 
 		}
 	}
 	return nil
+}
+
+// putKnownName adds a value to the metric called name, or refuses a name another member has. It reports known=false,
+// and does nothing, if no member has the name.
+func (l *Logger) putKnownName(name string, value float64, unit types.StandardUnit, highRes bool) (known bool, e *ValidationError) {
+	if i := l.find(name); i >= 0 {
+		m := &l.metrics[i]
+		if !unitMatches(unit, m.unit) {
+			if _, e := checkUnit(name, unit); e != nil {
+				return true, e
+			}
+			return true, invalid(FieldUnit, KindConflict, name, "metric already recorded with unit "+string(m.unit)+" in this document")
+		}
+		if highRes != m.highRes {
+			return true, invalid(FieldMetricName, KindConflict, name, "metric already recorded with another storage resolution")
+		}
+		m.values = append(m.values, value)
+		return true, nil
+	}
+	if l.isDimension(name) || l.propIndex(name) >= 0 {
+		return true, invalid(FieldMetricName, KindConflict, name, "already used as a dimension or property")
+	}
+	return false, nil
 }
 
 // encodeMetric fills m.frag for m's name, unit and resolution.
@@ -116,6 +138,9 @@ func (l *Logger) encodeMetric(m *metric) {
 }
 
 func (l *Logger) find(name string) int {
+	if l.metricBits&nameBit(name) == 0 {
+		return -1
+	}
 	if l.index != nil {
 		if i, ok := l.index[name]; ok {
 			return i

@@ -86,13 +86,13 @@ func Step[In, Out any](name, namespace string, h func(context.Context, In) (Out,
 			switch {
 			case r != nil:
 				l.putStepMetric(failure, 1, types.StandardUnitCount)
-				_ = l.setPropertyString(PropertyError, truncate(fmt.Sprint("panic: ", r), maxErrorProperty))
+				_ = l.SetPropertyString(PropertyError, truncate(fmt.Sprint("panic: ", r), maxErrorProperty))
 			case !completed:
 				l.putStepMetric(failure, 1, types.StandardUnitCount)
-				_ = l.setPropertyString(PropertyError, "handler exited its goroutine (runtime.Goexit)")
+				_ = l.SetPropertyString(PropertyError, "handler exited its goroutine (runtime.Goexit)")
 			case err != nil:
 				l.putStepMetric(failure, 1, types.StandardUnitCount)
-				_ = l.setPropertyString(PropertyError, truncate(err.Error(), maxErrorProperty))
+				_ = l.SetPropertyString(PropertyError, truncate(err.Error(), maxErrorProperty))
 			default:
 				l.putStepMetric(success, 1, types.StandardUnitCount)
 			}
@@ -114,28 +114,32 @@ func Step[In, Out any](name, namespace string, h func(context.Context, In) (Out,
 // handler's value stands and nothing is counted twice.
 func (l *Logger) putStepMetric(name string, value float64, unit types.StandardUnit) {
 	l.mu.Lock()
-	recorded := l.find(name) >= 0
-	l.mu.Unlock()
-	if !recorded {
-		_ = l.PutMetric(name, value, unit)
+	if l.find(name) >= 0 {
+		l.mu.Unlock()
+		return
 	}
+	if e := l.putMetric(name, value, unit, false); e != nil {
+		_ = l.unlockReject(e)
+		return
+	}
+	l.mu.Unlock()
 }
 
 // startInvocation records the Lambda properties of one step invocation.
 func (l *Logger) startInvocation(inv invocation) {
 	if inv.requestID != "" {
-		_ = l.setPropertyString(PropertyRequestID, inv.requestID)
+		_ = l.SetPropertyString(PropertyRequestID, inv.requestID)
 	}
 	if inv.traceID != "" {
-		_ = l.setPropertyString(PropertyTraceID, inv.traceID)
+		_ = l.SetPropertyString(PropertyTraceID, inv.traceID)
 	}
 	if inv.functionVersion != "" {
-		_ = l.setPropertyString(PropertyFunctionVer, inv.functionVersion)
+		_ = l.SetPropertyString(PropertyFunctionVer, inv.functionVersion)
 	}
 	if inv.coldStart {
 		_ = l.PutMetric(MetricColdStart, 1, types.StandardUnitCount)
 	} else {
-		_ = l.SetProperty(PropertyColdStart, false)
+		_ = l.SetPropertyBool(PropertyColdStart, false)
 	}
 }
 

@@ -119,13 +119,19 @@ func checkUnit(name string, u types.StandardUnit) (types.StandardUnit, *Validati
 // checkValue rejects what JSON cannot carry (NaN, ±Inf) and what CloudWatch refuses (outside ±2^360, or a non-zero
 // magnitude under 2^-360).
 func checkValue(name string, v float64) *ValidationError {
+	if validValue(v) {
+		return nil
+	}
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return invalid(FieldValue, KindNonFinite, name, "NaN and infinities cannot be published")
 	}
-	if a := math.Abs(v); a > maxValue || (a != 0 && a < minValue) {
-		return invalid(FieldValue, KindOutOfRange, name, "magnitude must be 0 or between 2^-360 and 2^360")
-	}
-	return nil
+	return invalid(FieldValue, KindOutOfRange, name, "magnitude must be 0 or between 2^-360 and 2^360")
+}
+
+// validValue is checkValue's verdict in one inlined test (NaN fails every comparison).
+func validValue(v float64) bool {
+	a := math.Abs(v)
+	return a <= maxValue && (a >= minValue || a == 0)
 }
 
 // checkTimestamp enforces the window in which CloudWatch accepts EMF timestamps.
