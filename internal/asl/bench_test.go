@@ -2,8 +2,11 @@ package asl
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/cpwarden/cpwarden/internal/asl/value"
 )
@@ -12,6 +15,12 @@ import (
 // Map) with in-process task handlers that work on decoded values, as the handlers of a JavaScript engine get
 // objects.
 func benchEngine(tb testing.TB) *Engine {
+	tb.Helper()
+	return benchEngineWith(tb, Options{Seed: 1})
+}
+
+// benchEngineWith is benchEngine with opts (the handlers are set as Resolver).
+func benchEngineWith(tb testing.TB, opts Options) *Engine {
 	tb.Helper()
 	def, err := os.ReadFile("testdata/bench.asl.json")
 	if err != nil {
@@ -35,7 +44,8 @@ func benchEngine(tb testing.TB) *Engine {
 		n, _ := v.(value.Number).Int64()
 		return value.Int(2 * n), nil
 	})
-	eng, err := NewEngine(sm, Options{Resolver: fns, Seed: 1})
+	opts.Resolver = fns
+	eng, err := NewEngine(sm, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -57,6 +67,42 @@ func TestBenchmarkDefinitionRuns(t *testing.T) {
 	}
 	if n := len(exec.Events()); n != 105 {
 		t.Errorf("%d events, want 105", n)
+	}
+}
+
+// An engine reuses an execution's threads and state runs for its next run (see recycle): the history and output
+// of an earlier run, built lazily, must not change.
+func TestLaterRunsLeaveEarlierHistoriesIntact(t *testing.T) {
+	opts := Options{Seed: 1, StartTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	eng := benchEngineWith(t, opts)
+	ctx := context.Background()
+	first, err := eng.Run(ctx, []byte(`{"request":"first"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := eng.Run(ctx, []byte(fmt.Sprintf(`{"request":"later-%d","extra":[%d]}`, i, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := json.Marshal(first.Events())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, err := benchEngineWith(t, opts).Run(ctx, []byte(`{"request":"first"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(alone.Events())
+	if string(got) != string(want) {
+		i := 0
+		for i < min(len(got), len(want)) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("history changed by later runs, from byte %d:\n got %.300s\nwant %.300s", i, got[i:], want[i:])
+	}
+	if string(first.Output) != string(alone.Output) {
+		t.Fatalf("output %s, want %s", first.Output, alone.Output)
 	}
 }
 

@@ -22,6 +22,7 @@ type group struct {
 	children []*thread
 	running  int
 	done     []completion
+	spare    []completion // the buffer takeDone reads next (nil until a second batch of completions needs it)
 	aborting bool
 }
 
@@ -32,7 +33,39 @@ func newGroup(t *thread, n int) *group {
 	clear(t.children)
 	t.children = t.children[:0]
 	t.x.sched.unlock()
-	return &group{children: make([]*thread, 0, n), done: make([]completion, 0, n)}
+	return t.x.takeGroup(n)
+}
+
+// takeGroup returns an empty group with room for n children: a group of an earlier run of the engine when there
+// is one (see recycle), so that its buffers are reused.
+func (x *execution) takeGroup(n int) *group {
+	if !x.virtual {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+	}
+	var g *group
+	if x.ngroups < len(x.groups) {
+		g = x.groups[x.ngroups]
+	} else {
+		g = &group{}
+		x.groups = append(x.groups, g)
+	}
+	x.ngroups++
+	if cap(g.children) < n {
+		g.children = make([]*thread, 0, n)
+	}
+	if cap(g.done) < n {
+		g.done = make([]completion, 0, n)
+	}
+	return g
+}
+
+// reset empties g, dropping what it refers to but keeping its buffers.
+func (g *group) reset() {
+	clear(g.children[:cap(g.children)])
+	clear(g.done[:cap(g.done)])
+	clear(g.spare[:cap(g.spare)])
+	*g = group{children: g.children[:0], done: g.done[:0], spare: g.spare[:0]}
 }
 
 // startChild runs machine m on input as child c of t, recording its completion in g.
@@ -82,12 +115,19 @@ func (c *thread) run() {
 	x.sched.notify(t)
 }
 
-// takeDone returns and clears the completions recorded so far.
+// takeDone returns and clears the completions recorded so far. The slice is valid until the next takeDone on g:
+// the two buffers alternate, children appending to one while the caller reads the other.
 func (x *execution) takeDone(g *group) []completion {
 	x.sched.lock()
 	defer x.sched.unlock()
 	d := g.done
-	g.done = make([]completion, 0, cap(d))
+	if len(d) == 0 {
+		return nil
+	}
+	// Children that end from now on append to the other buffer (allocated on first use: in virtual time a
+	// Parallel, or a Map whose iterations all run at once, has a single batch of completions).
+	clear(g.spare[:cap(g.spare)]) // drop the references of the completions read before
+	g.done, g.spare = g.spare[:0], d
 	return d
 }
 
@@ -343,6 +383,11 @@ func (x *execution) runIterations(r *stateRun, input any, items []any, l mapLimi
 	failures := 0
 	next := 0
 	var item mapItem
+	// The iterations' $$ indexes (enclosing ones, then their own), cut from one block.
+	depth := len(t.iter) + 1
+	iters := make([]int, 0, n*depth)
+	// The details of the iterations' events, which the history keeps (threads are recycled; see execPool).
+	recs := make([]iterRecs, n)
 	for {
 		for next < n && g.running < maxc && fail == nil && !t.isAborted() {
 			k := next
@@ -359,13 +404,15 @@ func (x *execution) runIterations(r *stateRun, input any, items []any, l mapLimi
 				in = v
 			}
 			c := x.newThread(t)
-			c.iterStarted = MapIterationEventDetails{Name: st.name, Index: k}
-			id := x.emitPrev(t, t.src, EventMapIterationStarted, &c.iterStarted, false)
+			recs[k].started = MapIterationEventDetails{Name: st.name, Index: k}
+			id := x.emitPrev(t, t.src, EventMapIterationStarted, &recs[k].started, false)
 			c.src = id
 			if x.opts.OnState != nil {
 				c.scope = scopeName(t.scope, st.name, k)
 			}
-			c.iter = append(append(make([]int, 0, len(t.iter)+1), t.iter...), k)
+			start := len(iters)
+			iters = append(append(iters, t.iter...), k)
+			c.iter = iters[start:len(iters):len(iters)]
 			c.frame, c.countsAt = c, -1
 			x.startChild(t, g, c, k, ms.processor, in)
 		}
@@ -381,20 +428,20 @@ func (x *execution) runIterations(r *stateRun, input any, items []any, l mapLimi
 		for _, c := range x.takeDone(g) {
 			switch {
 			case fail != nil:
-				c.child.iterEnded = MapIterationEventDetails{Name: st.name, Index: c.index}
-				x.emitPrev(t, failEvt, EventMapIterationAborted, &c.child.iterEnded, false)
+				recs[c.index].ended = MapIterationEventDetails{Name: st.name, Index: c.index}
+				x.emitPrev(t, failEvt, EventMapIterationAborted, &recs[c.index].ended, false)
 				x.emitAborted(t, c.active, failEvt)
 			case c.f == nil:
 				results[c.index] = c.out
-				c.child.iterEnded = MapIterationEventDetails{Name: st.name, Index: c.index}
-				lastPub = x.emitPrev(t, c.src, EventMapIterationSucceeded, &c.child.iterEnded, false)
+				recs[c.index].ended = MapIterationEventDetails{Name: st.name, Index: c.index}
+				lastPub = x.emitPrev(t, c.src, EventMapIterationSucceeded, &recs[c.index].ended, false)
 				t.src = c.src
 			case c.f == errAborted:
 			default:
 				failures++
-				c.child.iterEnded = MapIterationEventDetails{Name: st.name, Index: c.index}
+				recs[c.index].ended = MapIterationEventDetails{Name: st.name, Index: c.index}
 				if tolerated(l, failures, n) {
-					lastPub = x.emitPrev(t, c.src, EventMapIterationFailed, &c.child.iterEnded, false)
+					lastPub = x.emitPrev(t, c.src, EventMapIterationFailed, &recs[c.index].ended, false)
 					t.src = c.src
 					continue
 				}
@@ -402,7 +449,7 @@ func (x *execution) runIterations(r *stateRun, input any, items []any, l mapLimi
 				if l.toleratedCount >= 0 || l.toleratedPct >= 0 {
 					fail = newFailure(ErrExceedToleratedFailure, "The specified tolerated failure threshold was exceeded")
 				}
-				x.emitPrev(t, failEvt, EventMapIterationFailed, &c.child.iterEnded, false)
+				x.emitPrev(t, failEvt, EventMapIterationFailed, &recs[c.index].ended, false)
 				x.emitAborted(t, c.active, failEvt)
 			}
 		}
@@ -418,6 +465,9 @@ func (x *execution) runIterations(r *stateRun, input any, items []any, l mapLimi
 	x.emitPrev(t, lastPub, EventMapStateSucceeded, nil, false)
 	return results, nil
 }
+
+// iterRecs are the details of a Map iteration's events.
+type iterRecs struct{ started, ended MapIterationEventDetails }
 
 func tolerated(l mapLimits, failures, n int) bool {
 	if l.toleratedCount >= 0 && failures <= l.toleratedCount {

@@ -95,7 +95,7 @@ func (e *Execution) Events() []HistoryEvent {
 	e.once.Do(func() {
 		e.events = make([]HistoryEvent, len(e.records))
 		for i := range e.records {
-			e.events[i] = e.records[i].event()
+			e.events[i] = e.records[i].event(int64(i) + 1)
 		}
 	})
 	return e.events
@@ -109,10 +109,12 @@ type Engine struct {
 	// historyHint is the length of the last history, to size the next one; the slab hints are how many of each
 	// structure the last run took.
 	historyHint atomic.Int64
-	slabHints   [4]atomic.Int64
+	slabHints   [4]atomic.Int64 // Lambda invocations, service invocations, visit records, counts
 	smArn       string
 	nstates     int
 	nresources  int
+	// execs keeps executions whose scratch (threads, state runs, counters) the next Run may reuse; see recycle.
+	execs sync.Pool
 }
 
 // NewEngine compiles sm: it resolves transitions and parses every path, template and intrinsic call, so that
@@ -178,7 +180,9 @@ func (e *Engine) RunValue(ctx context.Context, input any) (exec *Execution, err 
 			exec, err = nil, fmt.Errorf("asl: internal error: %v", r)
 		}
 	}()
-	return x.run()
+	exec, err = x.run()
+	x.recycle()
+	return exec, err
 }
 
 // execution is the state of one run.
@@ -189,6 +193,7 @@ type execution struct {
 	virtual  bool
 	sched    scheduler
 	vs       *vsched
+	vsd      vsched // vs points here in virtual-time mode
 	resolver Resolver
 
 	hmu     sync.Mutex
@@ -196,6 +201,8 @@ type execution struct {
 
 	rmu sync.Mutex
 	rng *rand.Rand
+	pcg rand.PCG
+	rnd rand.Rand // rng points here (both live in the execution to save allocations)
 
 	input     any
 	start     time.Time
@@ -208,31 +215,42 @@ type execution struct {
 	resolverErr error
 	fatalErr    any
 	root        *thread
-	rcounts     []int32 // invocations per resource (taskSpec.resourceID), for TaskRequest
 
-	// slabs of the small structures a run makes by the dozen
-	stateRuns  slab[stateRun]
-	threads    slab[thread]
+	// what a later run of the engine may reuse (see recycle)
+	scratch
+
+	// slabs of the small structures a run makes by the dozen, which the history points into
+	visitRecs  slab[visitRecs]
 	lambdaInvs slab[lambdaInvocation]
 	svcInvs    slab[serviceInvocation]
-	counts     []int32 // invocations per state, one block of nstates per Map iteration (thread.countsAt)
+	countsHint int  // the length counts reached in the engine's last run, to size it at once
+	recyclable bool // see recycle
 }
 
 func newExecution(ctx context.Context, e *Engine, input any) *execution {
-	x := &execution{eng: e, opts: &e.opts, ctx: ctx, virtual: !e.opts.RealTime, resolver: e.opts.Resolver, input: input}
-	x.records = make([]record, 0, e.historyHint.Load()+8)
-	x.stateRuns.size = int(e.slabHints[0].Load())
-	x.threads.size = int(e.slabHints[1].Load())
-	x.lambdaInvs.size = int(e.slabHints[2].Load())
-	x.svcInvs.size = int(e.slabHints[3].Load())
-	x.rng = rand.New(rand.NewPCG(e.opts.Seed, e.opts.Seed^0x9e3779b97f4a7c15))
+	x, _ := e.execs.Get().(*execution)
+	if x == nil {
+		x = &execution{}
+	}
+	x.eng, x.opts, x.ctx, x.virtual, x.resolver, x.input = e, &e.opts, ctx, !e.opts.RealTime, e.opts.Resolver, input
+	// The last run's length, exactly: a record is 48 bytes and a history of ~100 events sits near a size class
+	// boundary. A longer history grows the slice as usual.
+	x.records = make([]record, 0, max(e.historyHint.Load(), 16))
+	x.lambdaInvs.size = int(e.slabHints[0].Load())
+	x.countsHint = int(e.slabHints[3].Load())
+	x.svcInvs.size = int(e.slabHints[1].Load())
+	x.visitRecs.size = int(e.slabHints[2].Load())
+	x.pcg.Seed(e.opts.Seed, e.opts.Seed^0x9e3779b97f4a7c15)
+	x.rnd = *rand.New(&x.pcg)
+	x.rng = &x.rnd
 	x.start = e.opts.StartTime
 	if x.start.IsZero() || !x.virtual {
 		x.start = time.Now()
 	}
 	x.start = x.start.UTC()
 	if x.virtual {
-		x.vs = newVirtualScheduler(x.start)
+		x.vs = &x.vsd
+		x.vs.init(x.start)
 		x.sched = x.vs
 	} else {
 		x.sched = newRealScheduler()
@@ -276,6 +294,76 @@ func (s *slab[T]) get() *T {
 	s.free = s.free[1:]
 	s.used++
 	return p
+}
+
+// scratch is the part of an execution that nothing outside it points to once the run is over (the history
+// points into the other slabs, not into threads or state runs), so a later run of the same engine may reuse it.
+type scratch struct {
+	threads   reslab[thread]
+	stateRuns reslab[stateRun]
+	freeRuns  []*stateRun // stateRuns whose visit is over (see getRun)
+	counts    []int32     // invocations per state, one block of nstates per Map iteration (thread.countsAt)
+	rcounts   []int32     // invocations per resource (taskSpec.resourceID), for TaskRequest
+	groups    []*group    // the groups of Parallel and Map states; the first ngroups are in use
+	ngroups   int
+}
+
+// recycle offers x to the engine's next Run, when the run ended such that nothing still uses x: in virtual time,
+// with every thread run on the caller's goroutine (no scheduler goroutine can still hold x), and not stopped
+// early. Its scratch is cleared first, so that a pooled execution keeps no values of the finished run alive.
+func (x *execution) recycle() {
+	if !x.recyclable {
+		return
+	}
+	e, s := x.eng, x.scratch
+	s.threads.reset()
+	s.stateRuns.reset()
+	clear(s.freeRuns)
+	s.freeRuns = s.freeRuns[:0]
+	s.counts = s.counts[:0]
+	clear(s.rcounts)
+	for _, g := range s.groups[:s.ngroups] {
+		g.reset()
+	}
+	s.ngroups = 0
+	*x = execution{scratch: s}
+	e.execs.Put(x)
+}
+
+// reslab is a slab whose chunks are kept for reuse: reset clears the values handed out and hands them out again.
+type reslab[T any] struct {
+	chunks [][]T
+	ci     int // the chunk get takes from
+	off    int // the next free value in it
+}
+
+func (s *reslab[T]) get() *T {
+	for s.ci < len(s.chunks) && s.off == len(s.chunks[s.ci]) {
+		s.ci, s.off = s.ci+1, 0
+	}
+	if s.ci == len(s.chunks) {
+		n := 8
+		if len(s.chunks) > 0 {
+			n = min(2*len(s.chunks[len(s.chunks)-1]), 64)
+		}
+		s.chunks = append(s.chunks, make([]T, n))
+		s.off = 0
+	}
+	p := &s.chunks[s.ci][s.off]
+	s.off++
+	return p
+}
+
+// reset zeroes the values handed out since the last reset and makes them available again.
+func (s *reslab[T]) reset() {
+	for i := 0; i < len(s.chunks) && i <= s.ci; i++ {
+		if i < s.ci {
+			clear(s.chunks[i])
+		} else {
+			clear(s.chunks[i][:s.off])
+		}
+	}
+	s.ci, s.off = 0, 0
 }
 
 // alloc takes a value from a slab of the run (under the lock in real-time mode).
@@ -404,10 +492,11 @@ func (x *execution) run() (*Execution, error) {
 	exec.records = x.records
 	x.hmu.Unlock()
 	x.eng.historyHint.Store(int64(len(exec.records)))
-	x.eng.slabHints[0].Store(int64(x.stateRuns.used))
-	x.eng.slabHints[1].Store(int64(x.threads.used))
-	x.eng.slabHints[2].Store(int64(x.lambdaInvs.used))
-	x.eng.slabHints[3].Store(int64(x.svcInvs.used))
+	x.eng.slabHints[0].Store(int64(x.lambdaInvs.used))
+	x.eng.slabHints[1].Store(int64(x.svcInvs.used))
+	x.eng.slabHints[2].Store(int64(x.visitRecs.used))
+	x.eng.slabHints[3].Store(int64(len(x.counts)))
+	x.recyclable = x.virtual && x.vs.goroutines == 0 && x.vs.fatal == nil && x.stopReason() == "" && err == nil
 	return exec, err
 }
 
@@ -446,7 +535,7 @@ func (x *execution) emitPrev(t *thread, prev int64, typ string, det any, update 
 		return prev
 	}
 	id := int64(len(x.records)) + 1
-	x.records = append(x.records, record{id: id, prev: prev, typ: typ, at: x.now().UnixNano(), det: det})
+	x.records = append(x.records, record{prev: prev, typ: typ, at: x.now().UnixNano(), det: det})
 	if !x.virtual {
 		x.hmu.Unlock()
 	}
@@ -459,8 +548,7 @@ func (x *execution) emitPrev(t *thread, prev int64, typ string, det any, update 
 // forceEmit appends the final event even when the history is full.
 func (x *execution) forceEmit(t *thread, typ string, det any) {
 	x.hmu.Lock()
-	id := int64(len(x.records)) + 1
-	x.records = append(x.records, record{id: id, prev: t.src, typ: typ, at: x.now().UnixNano(), det: det})
+	x.records = append(x.records, record{prev: t.src, typ: typ, at: x.now().UnixNano(), det: det})
 	x.hmu.Unlock()
 }
 

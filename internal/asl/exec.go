@@ -23,35 +23,41 @@ type thread struct {
 	frame    *thread        // the Map iteration (or root) thread this thread runs in, for invocation counts
 	countsAt int            // a frame's invocations per state are x.counts[countsAt+cstate.id]
 
-	// the details of a Map iteration's events
-	iterStarted, iterEnded MapIterationEventDetails
-
 	// what a branch or iteration runs (see run)
-	group    *group
-	index    int
-	machine  *machine
-	input    any
-	active   *cstate // the Task, Parallel, Map or Wait state the thread is in, for Aborted events
-	finished bool    // guarded by the scheduler's lock
+	group   *group
+	index   int
+	machine *machine
+	input   any
+	active  *cstate // the Task, Parallel, Map or Wait state the thread is in, for Aborted events
 
 	ctx    context.Context
 	cancel context.CancelFunc
 
 	// virtual scheduling (see vsched)
-	aborted    bool
-	vg         *vgoroutine
-	body       func()
-	qidx       int  // in vsched.q, or -1
+	vg       *vgoroutine
+	body     func()
+	qidx     int // in vsched.q, or -1
+	qat      time.Time
+	qseq     uint64
+	waitCond func() bool
+
+	// The flags sit together so that they share a word (a thread is allocated for every branch and iteration).
+	finished   bool // guarded by the scheduler's lock
+	aborted    bool // virtual scheduling from here on
 	ready      bool // in vsched.ready
-	qat        time.Time
-	qseq       uint64
 	sleeping   bool
-	waitCond   func() bool
 	waitInline bool
 }
 
 func (x *execution) newThread(parent *thread) *thread {
-	t := alloc(x, &x.threads)
+	var t *thread
+	if x.virtual {
+		t = x.threads.get()
+	} else {
+		x.mu.Lock()
+		t = x.threads.get()
+		x.mu.Unlock()
+	}
 	t.x, t.parent, t.qidx = x, parent, -1
 	if parent == nil {
 		t.ctx = x.ctx
@@ -109,6 +115,14 @@ func (x *execution) runMachine(t *thread, m *machine, input any) (any, *failure)
 
 // stateRun is the bookkeeping of one state visit.
 type stateRun struct {
+	visit
+	// a Task state's request to the resolver, reused by each attempt and, once the stateRun is recycled, by later
+	// Task states: each attempt assigns it whole, so getRun need not clear it
+	req TaskRequest
+}
+
+// visit is the part of a stateRun that getRun clears.
+type visit struct {
 	x       *execution
 	t       *thread
 	st      *cstate
@@ -125,9 +139,42 @@ type stateRun struct {
 	ctxItem *mapItem // the item ctxMap was built for
 	ctxMap  *value.Object
 
-	// the details of the state's Entered and Exited events, allocated with the visit
-	enteredRec stateEnteredRec
-	exitedRec  stateExitedRec
+	// the details of the state's Entered and Exited events: the history points into them, so they outlive the
+	// visit, while the stateRun itself is recycled (see getRun)
+	recs *visitRecs
+}
+
+// visitRecs are the details of a state visit's Entered and Exited events, allocated together.
+type visitRecs struct {
+	entered stateEnteredRec
+	exited  stateExitedRec
+}
+
+// getRun returns a cleared stateRun. A stateRun is bookkeeping that nothing keeps once its visit is over (the
+// event details it fills live in visitRecs), so putRun recycles it: a run needs as many as it has states in
+// progress at once, rather than one per visit.
+func (x *execution) getRun() *stateRun {
+	if !x.virtual {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+	}
+	if n := len(x.freeRuns); n > 0 {
+		r := x.freeRuns[n-1]
+		x.freeRuns[n-1] = nil
+		x.freeRuns = x.freeRuns[:n-1]
+		r.visit = visit{}
+		return r
+	}
+	return x.stateRuns.get()
+}
+
+// putRun returns r, whose visit is over, for reuse.
+func (x *execution) putRun(r *stateRun) {
+	if !x.virtual {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+	}
+	x.freeRuns = append(x.freeRuns, r)
 }
 
 func (r *stateRun) fail(format string, a ...any) *failure {
@@ -136,9 +183,10 @@ func (r *stateRun) fail(format string, a ...any) *failure {
 
 // runState runs one state: it returns the state's output and the next state (nil at an end), or a failure.
 func (x *execution) runState(t *thread, st *cstate, input any) (out any, next *cstate, f *failure) {
-	r := alloc(x, &x.stateRuns)
+	r := x.getRun()
 	r.x, r.t, r.st, r.raw, r.at = x, t, st, input, x.now()
-	rec := &r.enteredRec
+	r.recs = alloc(x, &x.visitRecs)
+	rec := &r.recs.entered
 	rec.d.Name, rec.d.Input, rec.d.InputDetails = st.name, rec.data(input), rec.details()
 	r.entered = x.emit(t, st.enteredEvent, &rec.d)
 	switch st.typ {
@@ -155,6 +203,7 @@ func (x *execution) runState(t *thread, st *cstate, input any) (out any, next *c
 		if f != nil && f != errAborted {
 			x.observe(t, st, PhaseFailed, r.at, f)
 		}
+		x.putRun(r)
 	}()
 	switch st.typ {
 	case "Pass":
@@ -196,7 +245,7 @@ func (x *execution) observe(t *thread, st *cstate, phase Phase, since time.Time,
 
 // exit publishes the state's variables and emits its Exited event.
 func (r *stateRun) exit(out any, a *assignment) {
-	rec := &r.exitedRec
+	rec := &r.recs.exited
 	rec.d.Name, rec.d.Output, rec.d.OutputDetails = r.st.name, rec.data(out), rec.details()
 	if a != nil {
 		r.t.vars = a.vars

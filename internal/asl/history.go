@@ -270,14 +270,16 @@ type EvaluationFailedEventDetails struct {
 // record is an event as the engine stores it while running: the details pointer is shared with the
 // HistoryEvent built from it, so building a history costs one slice.
 type record struct {
-	id, prev int64
-	typ      string
-	at       int64 // Unix nanoseconds
-	det      any
+	prev int64
+	typ  string
+	at   int64 // Unix nanoseconds
+	det  any
 }
 
-func (r *record) event() HistoryEvent {
-	e := HistoryEvent{ID: r.id, PreviousEventID: r.prev, Type: r.typ, Timestamp: time.Unix(0, r.at).UTC()}
+// event builds the event; id is its position in the history plus one (records are stored in id order, so the
+// id is not kept).
+func (r *record) event(id int64) HistoryEvent {
+	e := HistoryEvent{ID: id, PreviousEventID: r.prev, Type: r.typ, Timestamp: time.Unix(0, r.at).UTC()}
 	switch d := r.det.(type) {
 	case nil:
 	case *ExecutionStartedEventDetails:

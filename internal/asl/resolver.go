@@ -15,7 +15,8 @@ import (
 // Resolver gives a Task state its outcome: it runs the resource, looks it up in a mock file, or reads it from a
 // recorded history. It returns an error only when it cannot tell the outcome (no handler, no recorded attempt,
 // a broken connection to a local emulator); a task that failed is a TaskResult with Err set. Resolvers must be
-// safe for concurrent use.
+// safe for concurrent use, and must not keep the pointer req once Invoke returns: the engine reuses the
+// TaskRequest for the next attempt or state. The values read from it (Input, Iteration, ...) may be kept.
 type Resolver interface {
 	Invoke(ctx context.Context, req *TaskRequest) (TaskResult, error)
 }

@@ -48,13 +48,22 @@ type vsched struct {
 	ready    []*thread // threads that can run now, in the order they became ready (no heap needed)
 	readyBuf []*thread
 	fatal    any // a panic in a scheduler goroutine, re-raised on the root goroutine
-	root     *vgoroutine
+	// goroutines counts the goroutines started; a run that started none can be recycled
+	goroutines int
+	root       *vgoroutine
+
+	// storage for the above, to start without allocating
+	rootG    vgoroutine
+	readyArr [16]*thread
 }
 
-func newVirtualScheduler(start time.Time) *vsched {
-	s := &vsched{t: start, root: &vgoroutine{wake: make(chan struct{}, 1)}, readyBuf: make([]*thread, 0, 16)}
+// init prepares s, which the execution holds by value, to run from start.
+func (s *vsched) init(start time.Time) {
+	s.t = start
+	s.rootG.wake = make(chan struct{}, 1)
+	s.root = &s.rootG
+	s.readyBuf = s.readyArr[:0]
 	s.ready = s.readyBuf
-	return s
 }
 
 func (s *vsched) now() time.Time { return s.t }
@@ -212,6 +221,7 @@ func (s *vsched) dispatch(cur *vgoroutine, parked *thread) {
 			th.vg = cur
 			th.run()
 		default:
+			s.goroutines++
 			g := &vgoroutine{wake: make(chan struct{}, 1)}
 			th.vg = g
 			go s.goroutine(g, th)

@@ -184,6 +184,9 @@ func (x *execution) count(t *thread, st *cstate) (state, resource int) {
 	}
 	f := t.frame
 	if f.countsAt < 0 {
+		if x.counts == nil {
+			x.counts = make([]int32, 0, max(x.countsHint, x.eng.nstates))
+		}
 		f.countsAt = len(x.counts)
 		x.counts = append(x.counts, make([]int32, x.eng.nstates)...)
 	}
@@ -254,7 +257,7 @@ func (x *execution) invoke(r *stateRun, params any, timeout, heartbeat int64) (a
 		x.emit(t, EventTaskStarted, &inv.started)
 	}
 
-	req := &inv.req
+	req := &r.req // resolvers do not keep it (see Resolver), so one per state visit serves every attempt
 	*req = TaskRequest{StateName: r.st.name, Resource: res.arn, Kind: kind, ResourceType: res.resourceType,
 		Action: res.resource, Pattern: res.pattern, Function: res.function, Attempt: r.retries,
 		Iteration: t.iter, TaskToken: r.token, ExecutionArn: x.arn, input: params,
@@ -413,10 +416,9 @@ func (x *execution) resolverFailed(err error) *failure {
 	return errAborted
 }
 
-// invocation holds what one task attempt allocates: the request and its events' details. Only the records of
+// invocation holds what one task attempt allocates: its events' details. Only the records of
 // the task's kind are allocated.
 type invocation struct {
-	req                TaskRequest
 	timeout, heartbeat int64
 	*lambdaRecs
 	*serviceRecs
