@@ -11,15 +11,20 @@
 //   - Checksums: it accepts the x-amz-checksum-* headers the SDK sends over
 //     plain HTTP (the SDK computes them up front because the part body is
 //     seekable) but never verifies them, and it does not keep per-part
-//     checksums. Over HTTPS the SDK switches to aws-chunked bodies with a
-//     trailing checksum, which gofakes3 stores corrupted; that is why the
-//     store is plain HTTP. Code under test must therefore verify integrity by
-//     reading objects back and hashing them itself; passing an upload here
+//     checksums. Options.VerifyChecksums adds a check of the SHA-256 header
+//     in front of gofakes3 (400 BadDigest on a mismatch). Over HTTPS the
+//     SDK switches to aws-chunked bodies with a trailing checksum, which
+//     gofakes3 stores corrupted; that is why the store is plain HTTP. Code
+//     under test must therefore verify integrity by reading objects back and
+//     hashing them itself; without VerifyChecksums, passing an upload here
 //     proves nothing about checksums.
 //   - Objects and in-progress multipart parts are held in memory (the bolt
 //     backend would pull in an extra dependency for objects only; parts stay
 //     in memory anyway): measure a client's memory in another process than
 //     the store.
+//   - Options.DiscardMultipartBodies replaces gofakes3's multipart path for
+//     throughput benchmarks: parts are verified against their SHA-256 and
+//     dropped, completed uploads leave no object.
 //   - CopyObject merges the source metadata into the copy even with
 //     MetadataDirective REPLACE.
 package s3store
@@ -52,6 +57,19 @@ type Options struct {
 	// Wrap, when set, wraps the store's handler: tests inject failures
 	// (a failing part upload, a cut connection) here.
 	Wrap func(http.Handler) http.Handler
+	// VerifyChecksums makes the store check the x-amz-checksum-sha256
+	// header of PutObject and UploadPart bodies, as S3 does (400 BadDigest
+	// on a mismatch). gofakes3 alone accepts any checksum.
+	VerifyChecksums bool
+	// DiscardMultipartBodies is for throughput benchmarks only: multipart
+	// parts are read, their SHA-256 checksum verified (required on every
+	// part; VerifyChecksums is implied), and dropped, and a completed
+	// multipart upload leaves no object behind (GetObject answers
+	// NoSuchKey). gofakes3's own multipart path reads each part into
+	// memory, MD5s it under a store-wide lock and joins all parts into one
+	// buffer at completion, which makes the store, not its client, the
+	// bottleneck. Single-request PutObject still stores objects.
+	DiscardMultipartBodies bool
 }
 
 // Store is a running S3-protocol server.
@@ -59,9 +77,10 @@ type Store struct {
 	// URL is the endpoint, e.g. http://127.0.0.1:41234.
 	URL string
 
-	srv  *http.Server
-	ln   net.Listener
-	done chan struct{}
+	srv   *http.Server
+	ln    net.Listener
+	done  chan struct{}
+	stats *counters
 }
 
 // Start serves a new store and returns when it accepts connections.
@@ -73,11 +92,19 @@ func Start(ctx context.Context, opts Options) (*Store, error) {
 	if parsed := net.ParseIP(ip); parsed == nil || !parsed.IsLoopback() {
 		return nil, fmt.Errorf("s3store: %q is not a loopback address", ip)
 	}
-	faker := gofakes3.New(s3mem.New(),
+	stats := &counters{}
+	var backend gofakes3.Backend = s3mem.New()
+	if opts.DiscardMultipartBodies {
+		backend = newDiscardParts(backend, stats)
+	}
+	faker := gofakes3.New(backend,
 		gofakes3.WithIntegrityCheck(true), // verifies Content-MD5 when a client sends it
 		gofakes3.WithLogger(gofakes3.DiscardLog()),
 	)
 	var h http.Handler = faker.Server()
+	if opts.VerifyChecksums || opts.DiscardMultipartBodies {
+		h = verifyChecksums(h, stats, opts.DiscardMultipartBodies)
+	}
 	if opts.Wrap != nil {
 		h = opts.Wrap(h)
 	}
@@ -86,10 +113,11 @@ func Start(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("s3store: listen: %w", err)
 	}
 	s := &Store{
-		URL:  "http://" + ln.Addr().String(),
-		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second},
-		ln:   ln,
-		done: make(chan struct{}),
+		URL:   "http://" + ln.Addr().String(),
+		srv:   &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second},
+		ln:    ln,
+		done:  make(chan struct{}),
+		stats: stats,
 	}
 	go func() {
 		defer close(s.done)
@@ -123,6 +151,9 @@ func (s *Store) Client(optFns ...func(*s3.Options)) *s3.Client {
 		o.UsePathStyle = true
 	}}, optFns...)...)
 }
+
+// Stats returns what the store has verified and discarded so far.
+func (s *Store) Stats() Stats { return s.stats.stats() }
 
 // Close stops the server and releases the backend. It is safe to call more
 // than once.
