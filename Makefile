@@ -5,7 +5,7 @@ CACHE ?= $(or $(CPWARDEN_CACHE),$(HOME)/.cache/cpwarden)
 PKGS ?= ./...
 BENCHTIME ?= 1s
 
-.PHONY: all test lint bench bench-emf bench-asl generate demo tools kube-apiserver npm-tools
+.PHONY: all test lint bench bench-emf bench-asl bench-coldstart generate demo tools kube-apiserver rie npm-tools package
 
 all: lint test
 
@@ -21,13 +21,16 @@ lint:
 	$(GO) vet $(PKGS)
 
 ## bench: the benchmarks named in the issues, each against its baseline in the same run.
-bench: bench-emf bench-asl
+bench: bench-emf bench-asl bench-coldstart
 
 bench-emf:
 	cd bench/emf && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 3
 
 bench-asl:
 	bench/asl/run.sh
+
+bench-coldstart:
+	$(GO) test -run '^$$' -bench . -benchtime 10x -timeout 60m ./bench/coldstart
 
 ## generate: regenerate checked-in artifacts (state machine JSON, CloudFormation template).
 generate:
@@ -36,13 +39,23 @@ generate:
 ## tools: what the tests need besides Go modules: kube-apiserver and kubectl
 ## built from the module proxy into $(CACHE)/bin (once; ~6 minutes cold), and
 ## the npm validators of the state machine definitions.
-tools: kube-apiserver npm-tools
+tools: kube-apiserver rie npm-tools
 
 kube-apiserver:
 	tools/kube-apiserver/build.sh all
 
 npm-tools:
 	cd tools/npm && npm ci --no-audit --no-fund
+
+## rie: the Lambda Runtime Interface Emulator, pinned, into $(CACHE)/bin.
+rie:
+	tools/rie/build.sh
+
+## package: dist/bootstrap.zip, the Lambda package (linux/arm64 bootstrap for provided.al2023).
+package:
+	@mkdir -p dist
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 GOFLAGS=-buildvcs=false $(GO) build -trimpath -ldflags='-s -w' -tags lambda.norpc -o dist/bootstrap ./workers/bootstrap
+	cd dist && rm -f bootstrap.zip && TZ=UTC touch -t 198001010000 bootstrap && TZ=UTC zip -X -9 -q bootstrap.zip bootstrap
 
 ## demo: runs the main job on embedded local backends.
 demo:

@@ -71,9 +71,10 @@ var All = []Var{
 // reaches the emulated services on loopback. Unset, they change nothing.
 const (
 	// LocalS3PathStyle ("true" or "false", default false) makes the S3
-	// client address buckets in the path (http://127.0.0.1:port/bucket/key)
-	// instead of the host name, which a local S3 store on a loopback
-	// address cannot serve.
+	// client address buckets in the path (http://localhost:port/bucket/key)
+	// instead of the host name (bucket.localhost), which a local S3 store
+	// cannot serve. Only an endpoint given by host name needs it: the SDK
+	// already uses the path with an IP endpoint (http://127.0.0.1:port).
 	LocalS3PathStyle Var = "CPWARDEN_LOCAL_S3_PATH_STYLE"
 	// LocalInstanceEndpoints maps control-plane instance IDs to the etcd
 	// client URL of their member, comma-separated:

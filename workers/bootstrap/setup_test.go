@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/cpwarden/cpwarden/workers"
+)
+
+// setAWSEnv gives the SDK a region and credentials and nothing from the
+// machine it runs on.
+func setAWSEnv(t *testing.T, region string) {
+	for k, v := range awsEnv("http://127.0.0.1:1") {
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_REGION", region)
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	t.Setenv("AWS_PROFILE", "")
+}
+
+func TestSetupBuildsEveryHandler(t *testing.T) {
+	setAWSEnv(t, "eu-west-1")
+	for _, h := range workers.All {
+		t.Run(string(h), func(t *testing.T) {
+			var logs bytes.Buffer
+			fn, err := setup(t.Context(), process{Getenv: getenv(validEnv(h)), Stdout: io.Discard, Stderr: &logs})
+			if err != nil {
+				t.Fatalf("setup: %v", err)
+			}
+			if fn.Handler == nil || fn.Config.Handler != h {
+				t.Fatalf("no handler for %s", h)
+			}
+			fn.Log.Info("ready")
+			if !strings.Contains(logs.String(), `"handler":"`+string(h)+`"`) {
+				t.Fatalf("logs do not say which function logged: %s", logs.String())
+			}
+		})
+	}
+}
+
+func TestSetupNeedsARegion(t *testing.T) {
+	setAWSEnv(t, "")
+	_, err := setup(t.Context(), process{Getenv: getenv(validEnv(workers.CompleteLifecycle)), Stdout: io.Discard, Stderr: io.Discard})
+	if err == nil || !strings.HasPrefix(err.Error(), "AWS_REGION: required") {
+		t.Fatalf("err = %v, want one naming AWS_REGION", err)
+	}
+}
+
+func TestSetupFailsOnConfigBeforeAnythingElse(t *testing.T) {
+	setAWSEnv(t, "")
+	env := validEnv(workers.Drain)
+	env["KUBE_SECRET_ARN"] = ""
+	_, err := setup(t.Context(), process{Getenv: getenv(env), Stdout: io.Discard, Stderr: io.Discard})
+	if err == nil || err.Error() != "KUBE_SECRET_ARN: required" {
+		t.Fatalf("err = %v, want the variable's error alone", err)
+	}
+}
+
+// BenchmarkSetup is the bootstrap's own share of a cold start: reading the
+// configuration and building the clients of the heaviest handler (package
+// initialisation, the larger share, happens before main; see
+// bench/coldstart).
+func BenchmarkSetup(b *testing.B) {
+	for k, v := range awsEnv("http://127.0.0.1:1") {
+		b.Setenv(k, v)
+	}
+	env := getenv(validEnv(workers.HealthProbe))
+	for b.Loop() {
+		if _, err := setup(b.Context(), process{Getenv: env, Stdout: io.Discard, Stderr: io.Discard}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
