@@ -1,108 +1,168 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"strconv"
+	"os"
+	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/cpwarden/cpwarden/internal/emf"
+	"github.com/cpwarden/cpwarden/internal/sandbox"
+	"github.com/cpwarden/cpwarden/internal/sandbox/runner"
+	"github.com/cpwarden/cpwarden/internal/sandbox/scenario"
 )
 
 func newDemoCmd() *cobra.Command {
-	return &cobra.Command{
+	var inProcess bool
+	var historyDir, workerLog string
+	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Show what cpwarden emits (today: the EMF metrics of one backup step)",
-		Args:  cobra.NoArgs,
+		Short: "Run every workflow end to end on the embedded sandbox (what `make demo` runs)",
+		Long: "Starts the sandbox on loopback (3-member etcd with TLS, kube-apiserver, S3 store, moto), then: a backup; " +
+			"the lifecycle of a terminated control-plane instance whose drain a PodDisruptionBudget first blocks, then " +
+			"allows; health probes while two etcd members are down, until recovery is triggered, then the restore and " +
+			"ClusterRecovered. Every Task runs the real Lambda binary under the Runtime Interface Emulator (or the same " +
+			"workers in process with --in-process). Prints each step and a table of every metric emitted. Builds what " +
+			"it needs on first use.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runEMFDemo(cmd.Context(), cmd.OutOrStdout())
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), inProcess, historyDir, workerLog)
 		},
 	}
+	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the workers in this process instead of the bootstrap under the Runtime Interface Emulator")
+	cmd.Flags().StringVar(&historyDir, "history-dir", "", "write each execution's history (GetExecutionHistory JSON) into this directory, for `cpwarden replay`")
+	cmd.Flags().StringVar(&workerLog, "worker-log", "", "write the workers' logs to this file (default: discarded)")
+	return cmd
 }
 
-// backupResult is what the demo's stand-in backup step returns.
-type backupResult struct {
-	Key  string `json:"key"`
-	Size int64  `json:"size"`
-}
-
-// runEMFDemo runs one step through the EMF middleware, prints the exact line
-// CloudWatch Logs would receive, then decodes it back into the metric datums
-// CloudWatch would extract. It touches no etcd, Kubernetes or AWS: it shows
-// the metrics library only, and says so.
-func runEMFDemo(ctx context.Context, out io.Writer) error {
-	fmt.Fprintln(out, "cpwarden demo (metrics only): the embedded sandbox with etcd, Kubernetes and S3 is not built yet.")
-	fmt.Fprintln(out, "This runs a stand-in Backup step (no real snapshot) through the EMF step middleware and shows")
-	fmt.Fprintln(out, "the line a Lambda would write to CloudWatch Logs, and the metrics CloudWatch would extract from it.")
-	fmt.Fprintln(out)
-
-	var lines bytes.Buffer
-	step := emf.Step("Backup", "K8sCluster/EtcdBackup",
-		func(ctx context.Context, _ struct{}) (backupResult, error) {
-			// BackupSuccess, BackupFailure and BackupDuration are the Backup step's
-			// own metrics; the worker adds the size (the Powertools example's value).
-			if err := emf.FromContext(ctx).PutMetric("BackupSizeBytes", 52428800, types.StandardUnitBytes); err != nil {
-				return backupResult{}, err
-			}
-			return backupResult{Key: "backups/demo/etcd-snapshot-" + time.Now().UTC().Format("20060102-150405") + ".db", Size: 52428800}, nil
-		},
-		emf.WithWriter(&lines),
-		emf.WithDimension("ClusterName", "demo"),
-	)
-	res, err := step(ctx, struct{}{})
+func runDemo(ctx context.Context, out io.Writer, inProcess bool, historyDir, workerLog string) error {
+	start := time.Now()
+	fmt.Fprintln(out, "cpwarden demo: every workflow, end to end, on an embedded control plane (loopback only)")
+	logw, closeLog, err := openLog(workerLog)
 	if err != nil {
-		return fmt.Errorf("stand-in backup step: %w", err)
+		return err
 	}
-	fmt.Fprintf(out, "step result: key=%s size=%d\n\n", res.Key, res.Size)
-	fmt.Fprintln(out, "EMF line(s) written to stdout by the Lambda:")
-	fmt.Fprint(out, lines.String())
-	fmt.Fprintln(out)
-
-	records, err := emf.DecodeAll(bytes.NewReader(lines.Bytes()))
+	defer closeLog()
+	env, err := startLocal(ctx, out, localOptions{inProcess: inProcess, log: logw, timeouts: scenario.Timeouts})
 	if err != nil {
-		return fmt.Errorf("decode the EMF we just wrote: %w", err)
+		return err
 	}
-	fmt.Fprintln(out, "Metrics CloudWatch extracts from it:")
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tMETRIC\tVALUE\tUNIT\tDIMENSIONS")
-	for _, r := range records {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Namespace, deref(r.Datum.MetricName), values(r.Datum), r.Datum.Unit, dims(r.Datum.Dimensions))
+	defer env.Close()
+	sb := env.sandbox
+	fmt.Fprintf(out, "cluster %q: instances", sb.ClusterName)
+	for _, in := range sb.Instances {
+		fmt.Fprintf(out, " %s (%s)", in.ID, in.PrivateIP)
 	}
-	return tw.Flush()
-}
+	fmt.Fprintf(out, "; sandbox ready after %s\n", time.Since(start).Round(100*time.Millisecond))
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func values(d types.MetricDatum) string {
-	if d.Value != nil {
-		return strconv.FormatFloat(*d.Value, 'f', -1, 64)
-	}
-	parts := make([]string, len(d.Values))
-	for i, v := range d.Values {
-		parts[i] = strconv.FormatFloat(v, 'f', -1, 64)
-	}
-	return strings.Join(parts, ",")
-}
-
-func dims(ds []types.Dimension) string {
-	var b bytes.Buffer
-	for i, d := range ds {
-		if i > 0 {
-			b.WriteString(",")
+	res, err := scenario.Run(ctx, scenario.Options{Sandbox: sb, Workers: env.workers, Out: out})
+	if historyDir != "" && res != nil {
+		if herr := writeHistories(out, historyDir, res.Executions); herr != nil && err == nil {
+			err = herr
 		}
-		fmt.Fprintf(&b, "%s=%s", deref(d.Name), deref(d.Value))
 	}
-	return b.String()
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+
+	fmt.Fprintln(out, "\nWhere things stand:")
+	if err := demoState(ctx, out, sb, res); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nMetrics emitted (decoded from the EMF lines the workers printed, as CloudWatch extracts them):")
+	if err := runner.MetricsTable(out, res.Metrics); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\ndemo finished in %s (workers: %s)\n", time.Since(start).Round(100*time.Millisecond), env.workers.Mode)
+	return nil
+}
+
+// demoState prints what the scenario left behind, read from the systems
+// themselves.
+func demoState(ctx context.Context, out io.Writer, sb *sandbox.Sandbox, res *scenario.Result) error {
+	cli, err := sb.Etcd.Client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ml, err := cli.MemberList(ctx)
+	if err != nil {
+		return fmt.Errorf("etcd member list: %w", err)
+	}
+	var members []string
+	for _, m := range ml.Members {
+		members = append(members, m.Name)
+	}
+	fmt.Fprintf(out, "  etcd members:     %s (%s removed)\n", strings.Join(members, ", "), res.Departed.NodeName())
+
+	g, err := sb.AutoScaling().DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{sb.Group}})
+	if err != nil || len(g.AutoScalingGroups) == 0 {
+		return fmt.Errorf("describe group: %v", err)
+	}
+	var insts []string
+	for _, i := range g.AutoScalingGroups[0].Instances {
+		insts = append(insts, aws.ToString(i.InstanceId)+" "+string(i.LifecycleState))
+	}
+	fmt.Fprintf(out, "  Auto Scaling:     %s: %s\n", sb.Group, strings.Join(insts, ", "))
+
+	admin, err := sb.Admin()
+	if err != nil {
+		return err
+	}
+	node, err := admin.CoreV1().Nodes().Get(ctx, res.Departed.NodeName(), metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	pods, err := admin.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node.Name})
+	if err != nil {
+		return err
+	}
+	var left []string
+	for _, p := range pods.Items {
+		left = append(left, p.Namespace+"/"+p.Name)
+	}
+	fmt.Fprintf(out, "  Kubernetes:       node %s unschedulable=%t; pods left on it: %s (DaemonSet and static pods stay)\n",
+		node.Name, node.Spec.Unschedulable, strings.Join(left, ", "))
+
+	objs, err := sb.S3Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(sb.Bucket), Prefix: aws.String(sb.Prefix)})
+	if err != nil {
+		return err
+	}
+	for _, o := range objs.Contents {
+		h, err := sb.S3Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(sb.Bucket), Key: o.Key})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  S3 backup:        s3://%s/%s %d bytes revision=%s hash=%s sha256=%.12s…\n", sb.Bucket, aws.ToString(o.Key),
+			aws.ToInt64(o.Size), h.Metadata["revision"], h.Metadata["hash"], h.Metadata["sha256"])
+	}
+	params, err := scenario.RecoveryParameters(ctx, sb)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  SSM /%s/...:  failure-count=%s restore-mode=%s restore-backup=%s initialized=%s restore-triggered-at=%s\n",
+		sb.ClusterName, params["failure-count"], params["restore-mode"], params["restore-backup"], params["initialized"], params["restore-triggered-at"])
+	return nil
+}
+
+func writeHistories(out io.Writer, dir string, execs []scenario.Execution) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i, e := range execs {
+		path := filepath.Join(dir, fmt.Sprintf("%02d-%s.json", i+1, e.Workflow))
+		if err := writeHistoryFile(path, e.Events); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "histories: %d files in %s (cpwarden replay --history <file>)\n", len(execs), dir)
+	return nil
 }

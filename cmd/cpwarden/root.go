@@ -11,6 +11,8 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newDemoCmd(),
+		newRunCmd(),
+		newReplayCmd(),
 		newTemplateCmd(),
 		newDefinitionsCmd(),
 		newGraphCmd(),
