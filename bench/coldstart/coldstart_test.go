@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/cpwarden/cpwarden/internal/sandbox/rie"
+
+	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
 )
 
 const floorPackage = "github.com/cpwarden/cpwarden/bench/coldstart/floor"
@@ -88,7 +90,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // Input.Invalid answer: no network), so the first response measures the
 // binary, not a dependency; every handler runs the same init.
 func BenchmarkColdStart(b *testing.B) {
-	floor := build(b, rie.BuildOptions{Package: floorPackage, Output: filepath.Join(rie.CacheDir(), "coldstart-floor-linux-amd64")})
+	floor := build(b, rie.BuildOptions{Package: floorPackage, Output: filepath.Join(proc.BinDir(), "coldstart-floor-linux-amd64")})
 	boot := build(b, rie.BuildOptions{})
 	env := map[string]string{
 		"CLUSTER_NAME": "bench", "LOG_LEVEL": "info",
@@ -129,7 +131,7 @@ func BenchmarkColdStart(b *testing.B) {
 // The first run compiles every dependency for arm64: minutes.
 func BenchmarkZipSize(b *testing.B) {
 	boot := build(b, rie.BuildOptions{GOARCH: "arm64"})
-	floor := build(b, rie.BuildOptions{Package: floorPackage, GOARCH: "arm64", Output: filepath.Join(rie.CacheDir(), "coldstart-floor-linux-arm64")})
+	floor := build(b, rie.BuildOptions{Package: floorPackage, GOARCH: "arm64", Output: filepath.Join(proc.BinDir(), "coldstart-floor-linux-arm64")})
 	var bootZip, floorZip int
 	for b.Loop() {
 		bootZip = zipSize(b, boot)

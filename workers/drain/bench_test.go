@@ -13,8 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/cpwarden/cpwarden/internal/sandbox/kubeapi"
 	"github.com/cpwarden/cpwarden/workers/drain"
+
+	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
 )
 
 // kubectlBinary finds the baseline: $CPWARDEN_KUBECTL, the build cache
@@ -23,7 +24,7 @@ func kubectlBinary() (string, error) {
 	if p := os.Getenv("CPWARDEN_KUBECTL"); p != "" {
 		return p, nil
 	}
-	if p := filepath.Join(kubeapi.CacheDir(), "kubectl"); fileExists(p) {
+	if p := filepath.Join(proc.BinDir(), "kubectl"); fileExists(p) {
 		return p, nil
 	}
 	return exec.LookPath("kubectl")

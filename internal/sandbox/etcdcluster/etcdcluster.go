@@ -49,6 +49,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cpwarden/cpwarden/internal/sandbox/pki"
+
+	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
 )
 
 // Options configures Start. The zero value of every field but Names (or
@@ -264,11 +266,11 @@ func (c *Cluster) setupPKI() error {
 
 // newMember prepares (but does not start) a member on ip with fresh ports.
 func (c *Cluster) newMember(name, ip string) (*Member, error) {
-	clientPort, err := freePort(ip)
+	clientPort, err := proc.FreePort(ip)
 	if err != nil {
 		return nil, err
 	}
-	peerPort, err := freePort(ip)
+	peerPort, err := proc.FreePort(ip)
 	if err != nil {
 		return nil, err
 	}
@@ -320,18 +322,6 @@ func (c *Cluster) newMember(name, ip string) (*Member, error) {
 	cfg.GRPCAdditionalServerOptions = []grpc.ServerOption{grpc.ChainUnaryInterceptor(m.refuseOnceRemoved)}
 	m.cfg = cfg
 	return m, nil
-}
-
-// freePort asks the kernel for a free port on ip. The port is released
-// before etcd binds it; another process could take it in between, which is
-// rare enough on loopback that Start simply fails then.
-func freePort(ip string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("etcdcluster: no free port on %s: %w", ip, err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // refuseOnceRemoved answers Unavailable instead of serving a request once

@@ -41,6 +41,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/cpwarden/cpwarden/internal/sandbox/pki"
+	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
 )
 
 // EnvBinary names the environment variable that points at a kube-apiserver
@@ -53,19 +54,6 @@ const BuildHint = "make kube-apiserver (tools/kube-apiserver/build.sh) builds it
 // ErrNotBuilt means no kube-apiserver binary was found.
 var ErrNotBuilt = errors.New("kube-apiserver binary not found; " + BuildHint)
 
-// CacheDir is where build.sh puts its binaries:
-// ${CPWARDEN_CACHE:-$HOME/.cache/cpwarden}/bin.
-func CacheDir() string {
-	if d := os.Getenv("CPWARDEN_CACHE"); d != "" {
-		return filepath.Join(d, "bin")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "cpwarden", "bin")
-	}
-	return filepath.Join(home, ".cache", "cpwarden", "bin")
-}
-
 // Binary returns the kube-apiserver executable: $CPWARDEN_KUBE_APISERVER,
 // else the build cache. It returns an error wrapping ErrNotBuilt when
 // neither exists.
@@ -76,7 +64,7 @@ func Binary() (string, error) {
 		}
 		return p, nil
 	}
-	p := filepath.Join(CacheDir(), "kube-apiserver")
+	p := filepath.Join(proc.BinDir(), "kube-apiserver")
 	if st, err := os.Stat(p); err != nil || st.IsDir() {
 		return "", fmt.Errorf("%s: %w", p, ErrNotBuilt)
 	}
@@ -137,7 +125,7 @@ type Server struct {
 	exited   chan struct{}
 	waitErr  error
 	tempDir  string
-	tail     *tailBuffer
+	tail     *proc.Tail
 	stopOnce sync.Once
 }
 
@@ -185,7 +173,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	// take it in between, so a failed start is retried on a new port.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		port, err := proc.FreePort("127.0.0.1")
 		if err != nil {
 			return fail(err)
 		}
@@ -305,7 +293,7 @@ func launch(bin string, args []string, log io.Writer) (*Server, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	tail := &tailBuffer{max: 8192}
+	tail := &proc.Tail{Max: 8192}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = io.MultiWriter(log, tail)
 	cmd.Stderr = cmd.Stdout
@@ -449,40 +437,8 @@ func EnsureNamespace(ctx context.Context, client kubernetes.Interface, ns string
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("kubeapi: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never returns an error (Go 1.24+)
 	return hex.EncodeToString(b)
-}
-
-// tailBuffer keeps the last max bytes written to it, for error messages.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if over := t.buf.Len() - t.max; over > 0 {
-		t.buf.Next(over)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }

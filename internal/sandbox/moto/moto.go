@@ -9,7 +9,6 @@
 package moto
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +30,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
 )
 
 // EnvBinary names the environment variable that overrides where moto_server
@@ -120,7 +121,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	// moto's bind; try a few ports before giving up.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort(host)
+		port, err := proc.FreePort(host)
 		if err != nil {
 			return nil, err
 		}
@@ -143,7 +144,7 @@ func start(ctx context.Context, bin, host string, port int, log io.Writer, timeo
 	cmd := exec.Command(bin, "-H", host, "-p", strconv.Itoa(port))
 	// Keep a tail of the output for the error message when it fails to
 	// start, whatever the caller does with the log.
-	tail := &tailBuffer{max: 4096}
+	tail := &proc.Tail{Max: 4096}
 	cmd.Stdout = io.MultiWriter(log, tail)
 	cmd.Stderr = cmd.Stdout
 	// Own process group, so Stop reaches any child the pyenv shim spawns;
@@ -265,36 +266,4 @@ func (s *Server) SecretsManager() *secretsmanager.Client {
 // (bucket names cannot be resolved as loopback host names).
 func (s *Server) S3() *s3.Client {
 	return s3.NewFromConfig(s.Config(), func(o *s3.Options) { o.UsePathStyle = true })
-}
-
-func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("moto: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if over := t.buf.Len() - t.max; over > 0 {
-		t.buf.Next(over)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
 )
 
 // BootstrapPackage is the import path of cpwarden's Lambda binary.
@@ -32,7 +34,7 @@ type BuildOptions struct {
 	// Package is the main package to build; empty means BootstrapPackage.
 	Package string
 	// Output is the binary's path; empty means
-	// CacheDir()/bootstrap-linux-<GOARCH>.
+	// proc.BinDir()/bootstrap-linux-<GOARCH>.
 	Output string
 	// GOARCH is the target architecture; empty means this machine's (the
 	// emulator runs the binary here). The OS is always linux.
@@ -57,7 +59,7 @@ func Build(ctx context.Context, opts BuildOptions) (string, error) {
 		opts.GOARCH = runtime.GOARCH
 	}
 	if opts.Output == "" {
-		opts.Output = filepath.Join(CacheDir(), "bootstrap-linux-"+opts.GOARCH)
+		opts.Output = filepath.Join(proc.BinDir(), "bootstrap-linux-"+opts.GOARCH)
 	}
 	out, err := filepath.Abs(opts.Output)
 	if err != nil {

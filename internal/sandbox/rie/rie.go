@@ -38,6 +38,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
 )
 
 // EnvBinary names the environment variable that overrides where the emulator
@@ -50,19 +52,6 @@ const InstallHint = "tools/rie/build.sh (make tools) installs it"
 // ErrNotInstalled means no aws-lambda-rie executable was found.
 var ErrNotInstalled = errors.New("aws-lambda-rie not found; " + InstallHint)
 
-// CacheDir is where the project's tool scripts put binaries:
-// ${CPWARDEN_CACHE:-$HOME/.cache/cpwarden}/bin.
-func CacheDir() string {
-	if d := os.Getenv("CPWARDEN_CACHE"); d != "" {
-		return filepath.Join(d, "bin")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "cpwarden", "bin")
-	}
-	return filepath.Join(home, ".cache", "cpwarden", "bin")
-}
-
 // Binary returns the emulator executable: $CPWARDEN_RIE, then the cache
 // directory (CacheDir), then $PATH. The error wraps ErrNotInstalled when none
 // exists.
@@ -73,7 +62,7 @@ func Binary() (string, error) {
 		}
 		return p, nil
 	}
-	p := filepath.Join(CacheDir(), "aws-lambda-rie")
+	p := filepath.Join(proc.BinDir(), "aws-lambda-rie")
 	if st, err := os.Stat(p); err == nil && !st.IsDir() {
 		return p, nil
 	}
