@@ -22,6 +22,11 @@ type Options struct {
 	// RealTime runs on the wall clock: Wait states and retry back-off really wait, branches and iterations run
 	// concurrently, and task timeouts cancel the resolver's context. The default is virtual time.
 	RealTime bool
+	// MaxDelay, in real-time mode, caps how long each Wait state and each retry back-off really waits; 0 means
+	// no cap. Demos and end-to-end tests that drive real workers set it, so that a workflow built to wait minutes
+	// between attempts finishes in seconds; the history records the waits as they happened. It has no effect in
+	// virtual time, where waiting costs nothing.
+	MaxDelay time.Duration
 	// Seed seeds every random choice of a run (retry jitter, States.UUID, States.MathRandom, execution name,
 	// task tokens): the same seed, input and task outcomes give the same history.
 	Seed uint64
@@ -253,7 +258,7 @@ func newExecution(ctx context.Context, e *Engine, input any) *execution {
 		x.vs.init(x.start)
 		x.sched = x.vs
 	} else {
-		x.sched = newRealScheduler()
+		x.sched = newRealScheduler(e.opts.MaxDelay)
 	}
 	x.name = e.opts.ExecutionName
 	if x.name == "" {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
 	"github.com/cpwarden/cpwarden/internal/asl/value"
 )
 
@@ -738,6 +740,44 @@ func TestRealTimeMode(t *testing.T) {
 	// The branches ran concurrently: about 1s, not 2s.
 	if took < time.Second || took > 5*time.Second {
 		t.Fatalf("took %v", took)
+	}
+}
+
+// TestMaxDelayCapsWaitsAndBackOff: with MaxDelay, a 60 s Wait and 30 s retry back-off each really wait only
+// the cap, so the run finishes well inside a deadline it could not meet otherwise, with the same path.
+func TestMaxDelayCapsWaitsAndBackOff(t *testing.T) {
+	def := `{"StartAt":"W","States":{
+		"W":{"Type":"Wait","Seconds":60,"Next":"T"},
+		"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:flaky","Retry":[{"ErrorEquals":["Flaky"],"IntervalSeconds":30,"MaxAttempts":2}],"End":true}}}`
+	fns := NewFunctions()
+	calls := 0
+	fns.HandleValue("flaky", func(context.Context, any) (any, error) {
+		calls++
+		if calls == 1 {
+			return nil, messages.InvokeResponse_Error{Type: "Flaky", Message: "first attempt"}
+		}
+		return "done", nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	exec, err := mustEngine(t, def, Options{Resolver: fns, RealTime: true, MaxDelay: 20 * time.Millisecond}).Run(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exec.Status != StatusSucceeded || string(exec.Output) != `"done"` || calls != 2 {
+		t.Fatalf("got %s %s after %d calls (%s %s)", exec.Status, exec.Output, calls, exec.Error, exec.Cause)
+	}
+	var entered, exited time.Time
+	for _, e := range exec.Events() {
+		switch e.Type {
+		case "WaitStateEntered":
+			entered = e.Timestamp
+		case "WaitStateExited":
+			exited = e.Timestamp
+		}
+	}
+	if d := exited.Sub(entered); d < 20*time.Millisecond || d >= 60*time.Second {
+		t.Fatalf("the Wait state lasted %v in the history, want the 20ms cap", d)
 	}
 }
 

@@ -254,12 +254,13 @@ func (s *vsched) goroutine(g *vgoroutine, th *thread) {
 
 // rsched is the real-time scheduler.
 type rsched struct {
-	mu   sync.Mutex
-	cond *sync.Cond
+	mu       sync.Mutex
+	cond     *sync.Cond
+	maxDelay time.Duration // Options.MaxDelay
 }
 
-func newRealScheduler() *rsched {
-	s := &rsched{}
+func newRealScheduler(maxDelay time.Duration) *rsched {
+	s := &rsched{maxDelay: maxDelay}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -274,6 +275,9 @@ func (s *rsched) sleep(t *thread, d time.Duration) bool {
 	}
 	if d <= 0 {
 		return true
+	}
+	if s.maxDelay > 0 && d > s.maxDelay {
+		d = s.maxDelay
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()

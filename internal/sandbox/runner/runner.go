@@ -51,6 +51,9 @@ type Options struct {
 	// VirtualTime runs Wait states and retry back-off on a virtual clock
 	// (no real waiting). The default is the wall clock: a live run.
 	VirtualTime bool
+	// MaxDelay caps each Wait state and retry back-off of a live run (see
+	// asl.Options.MaxDelay); 0 waits as deployed.
+	MaxDelay time.Duration
 	// ExecutionName names the execution (default: the workflow's name, the
 	// time and a random suffix).
 	ExecutionName string
@@ -116,6 +119,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	eng, err := asl.NewEngine(def, asl.Options{
 		Resolver:         t.wrap(opts.Resolver),
 		RealTime:         !opts.VirtualTime,
+		MaxDelay:         opts.MaxDelay,
 		Seed:             binary.LittleEndian.Uint64(seed[:]),
 		StateMachineName: "cpwarden-" + opts.Cluster + "-" + name,
 		ExecutionName:    execName,

@@ -42,6 +42,15 @@ import (
 // deployed two minutes.
 const DrainTimeout = 12 * time.Second
 
+// MaxDelay caps every Wait state and retry back-off of the scenario's
+// runs: the lifecycle workflow waits a minute before asking etcd again,
+// which in a demo is only waiting. The paths and the workers' calls are
+// those of the deployed definitions. It cannot be much shorter: etcd
+// refuses membership changes until a restarted peer has been connected for
+// 5 s (strict reconfiguration check), so a shorter wait for quorum would
+// find the removal refused a second time.
+const MaxDelay = 10 * time.Second
+
 // Timeouts are the function timeouts of the scenario: the template's, but
 // DrainTimeout for the drain.
 func Timeouts(h workers.Handler) time.Duration {
@@ -105,7 +114,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		r, err := runner.Run(ctx, runner.Options{
 			Workflow: wf, Cluster: sb.ClusterName, Input: in,
 			Resolver: opts.Workers.Resolver(), Metrics: opts.Workers.Metrics,
-			Progress: out, OnState: onState,
+			Progress: out, OnState: onState, MaxDelay: MaxDelay,
 		})
 		if r != nil {
 			res.Executions = append(res.Executions, Execution{Workflow: wf.Name, Title: title, Result: r})
@@ -179,8 +188,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			hookErr = sb.StopMembers(other.NodeName())
 		case e.State == "WaitForQuorum" && !restarted:
 			restarted = true
-			fmt.Fprintf(out, "    … cpwarden refused the removal (Etcd.QuorumAtRisk). %s comes back while the workflow waits %ds to ask etcd again.\n",
-				other.NodeName(), statemachines.QuorumWaitSeconds)
+			fmt.Fprintf(out, "    … cpwarden refused the removal (Etcd.QuorumAtRisk). %s comes back while the workflow waits to ask etcd again (%ds deployed, %s here).\n",
+				other.NodeName(), statemachines.QuorumWaitSeconds, MaxDelay)
 			hookErr = sb.RestartMembers(ctx, other.NodeName())
 		}
 	})
