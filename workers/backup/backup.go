@@ -373,10 +373,24 @@ func (w *Worker) pickSource(ctx context.Context, endpoints []string) (source, er
 			}
 		})
 	}
+	// The alarms are listed while the members answer; when none does, the
+	// answer is that, not the alarm call's time-out.
 	actx, cancel := context.WithTimeout(ctx, 2*w.cfg.StatusTimeout)
 	defer cancel()
-	alarms, alarmErr := cli.AlarmList(actx)
+	var alarms *clientv3.AlarmResponse
+	var alarmErr error
+	alarmsDone := make(chan struct{})
+	go func() {
+		defer close(alarmsDone)
+		alarms, alarmErr = cli.AlarmList(actx)
+	}()
 	wg.Wait()
+	if !slices.ContainsFunc(cands, func(c *cand) bool { return c != nil }) {
+		cancel()
+		<-alarmsDone
+		return source{}, faults.New(faults.EtcdUnavailable, "no etcd member among %v answered a status request within %s", endpoints, w.cfg.StatusTimeout)
+	}
+	<-alarmsDone
 	if alarmErr != nil {
 		return source{}, faults.Wrap(faults.EtcdUnavailable, alarmErr, "list etcd alarms")
 	}
