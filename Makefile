@@ -19,6 +19,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags nocfn ./cmd/cpwarden
 
 ## bench: the benchmarks named in the issues, each against its baseline in the same run.
 bench: bench-emf bench-asl bench-coldstart
@@ -57,6 +58,8 @@ package:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 GOFLAGS=-buildvcs=false $(GO) build -trimpath -ldflags='-s -w' -tags lambda.norpc -o dist/bootstrap ./workers/bootstrap
 	cd dist && rm -f bootstrap.zip && TZ=UTC touch -t 198001010000 bootstrap && TZ=UTC zip -X -9 -q bootstrap.zip bootstrap
 
-## demo: runs the main job on embedded local backends.
+## demo: runs the main job on embedded local backends. The first time on a
+## machine it builds kube-apiserver, the emulator, cpwarden and its Lambda
+## binary, sharing one build cache (tools/demo.sh), with progress lines.
 demo:
-	$(GO) run ./cmd/cpwarden demo
+	tools/demo.sh

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cpwarden/cpwarden/cfn"
 	"github.com/cpwarden/cpwarden/internal/asl"
 	"github.com/cpwarden/cpwarden/statemachines"
 )
@@ -56,7 +55,7 @@ func newValidateCmd() *cobra.Command {
 					}
 					check(w.Name, def)
 				}
-				if _, err := cfn.JSON(); err != nil {
+				if _, err := templateJSON(); err != nil {
 					failed = append(failed, "template")
 					fmt.Fprintf(out, "template: %v\n", err)
 				} else {
