@@ -115,7 +115,14 @@ func (d TLSDialer) Dial(ctx context.Context, endpoints []string) (Etcd, error) {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	cli, err := clientv3.New(clientv3.Config{Context: ctx, Endpoints: endpoints, TLS: d.TLS, DialTimeout: timeout, Logger: zap.NewNop()})
+	opts, err := SnapshotDialOptions()
+	if err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Context: ctx, Endpoints: endpoints, TLS: d.TLS, DialTimeout: timeout, Logger: zap.NewNop(),
+		DialOptions: opts,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
 	}
