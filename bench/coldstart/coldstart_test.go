@@ -1,7 +1,11 @@
 // Package coldstart measures the cold start of cpwarden's Lambda binary
 // under the Runtime Interface Emulator against a minimal aws-lambda-go
 // function (bench/coldstart/floor) built with the same flags, in the same
-// run, and the size of the deployment zip `make package` ships.
+// run, and the size of the deployment zip `make package` ships. A third
+// function, bench/coldstart/libfloor, is the floor linked with every library
+// the bootstrap imports: its cold start is the libraries' share (Go runs
+// every linked package's initialisation before main), the bootstrap's above
+// it cpwarden's own.
 //
 //	go test -run '^$' -bench . -benchtime 10x ./bench/coldstart
 //
@@ -16,8 +20,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +32,10 @@ import (
 	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
 )
 
-const floorPackage = "github.com/cpwarden/cpwarden/bench/coldstart/floor"
+const (
+	floorPackage    = "github.com/cpwarden/cpwarden/bench/coldstart/floor"
+	libFloorPackage = "github.com/cpwarden/cpwarden/bench/coldstart/libfloor"
+)
 
 func build(b *testing.B, opts rie.BuildOptions) string {
 	b.Helper()
@@ -90,7 +99,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // Input.Invalid answer: no network), so the first response measures the
 // binary, not a dependency; every handler runs the same init.
 func BenchmarkColdStart(b *testing.B) {
+	checkLibFloor(b)
 	floor := build(b, rie.BuildOptions{Package: floorPackage, Output: filepath.Join(proc.BinDir(), "coldstart-floor-linux-amd64")})
+	libFloor := build(b, rie.BuildOptions{Package: libFloorPackage, Output: filepath.Join(proc.BinDir(), "coldstart-libfloor-linux-amd64")})
 	boot := build(b, rie.BuildOptions{})
 	env := map[string]string{
 		"CLUSTER_NAME": "bench", "LOG_LEVEL": "info",
@@ -103,10 +114,12 @@ func BenchmarkColdStart(b *testing.B) {
 	for k, v := range env {
 		probeEnv[k] = v
 	}
-	var floorInit, bootInit, probeInit, floorCold, bootCold, floorFirst, bootFirst []time.Duration
+	var floorInit, libInit, bootInit, probeInit, floorCold, bootCold, floorFirst, bootFirst []time.Duration
 	b.ResetTimer()
 	for b.Loop() {
 		f := measure(b, rie.Options{Bootstrap: floor, Handler: "floor"}, `{"a":1}`)
+		l := measure(b, rie.Options{Bootstrap: libFloor, Handler: "libfloor"}, `{"a":1}`)
+		libInit = append(libInit, l.Init)
 		c := measure(b, rie.Options{Bootstrap: boot, Handler: "complete-lifecycle", Env: env}, `{}`)
 		p := measure(b, rie.Options{Bootstrap: boot, Handler: "health-probe", Env: probeEnv}, `{}`)
 		floorInit, floorCold, floorFirst = append(floorInit, f.Init), append(floorCold, f.ColdInvoke), append(floorFirst, f.FirstResponse)
@@ -118,12 +131,43 @@ func BenchmarkColdStart(b *testing.B) {
 	b.ReportMetric(ms(median(bootInit)), "bootstrap-init-ms")
 	b.ReportMetric(ms(median(probeInit)), "probe-init-ms")
 	b.ReportMetric(ms(median(bootInit))/ms(median(floorInit)), "init-x-floor")
+	b.ReportMetric(ms(median(libInit)), "libfloor-init-ms")
+	b.ReportMetric(ms(median(libInit))/ms(median(floorInit)), "libfloor-init-x-floor")
+	b.ReportMetric(ms(median(bootInit))/ms(median(libInit)), "init-x-libfloor")
 	b.ReportMetric(ms(median(floorCold)), "floor-cold-invoke-ms")
 	b.ReportMetric(ms(median(bootCold)), "bootstrap-cold-invoke-ms")
 	b.ReportMetric(ms(median(bootCold))/ms(median(floorCold)), "cold-invoke-x-floor")
 	b.ReportMetric(ms(median(floorFirst)), "floor-first-ms")
 	b.ReportMetric(ms(median(bootFirst)), "bootstrap-first-ms")
 	b.ReportMetric(ms(median(bootFirst))/ms(median(floorFirst)), "first-x-floor")
+}
+
+// checkLibFloor fails the benchmark when bench/coldstart/libfloor no longer
+// links exactly the external packages cpwarden's own packages in the
+// bootstrap import, so that its cold start stays the libraries' share.
+func checkLibFloor(b *testing.B) {
+	b.Helper()
+	external := func(args ...string) []string {
+		cmd := exec.Command("go", append([]string{"list", "-deps", "-f", "{{if and .Module (eq .Module.Path \"github.com/cpwarden/cpwarden\")}}{{join .Imports \"\\n\"}}{{end}}"}, args...)...)
+		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("go list %v: %v", args, err)
+		}
+		var pkgs []string
+		for _, p := range strings.Split(string(out), "\n") {
+			first, _, _ := strings.Cut(p, "/")
+			if strings.Contains(first, ".") && !strings.HasPrefix(p, "github.com/cpwarden/cpwarden") {
+				pkgs = append(pkgs, p)
+			}
+		}
+		slices.Sort(pkgs)
+		return slices.Compact(pkgs)
+	}
+	boot, lib := external("github.com/cpwarden/cpwarden/workers/bootstrap"), external(libFloorPackage)
+	if !slices.Equal(boot, lib) {
+		b.Fatalf("libfloor imports\n  %s\nbut the bootstrap's packages import\n  %s\nupdate bench/coldstart/libfloor", strings.Join(lib, "\n  "), strings.Join(boot, "\n  "))
+	}
 }
 
 // BenchmarkZipSize builds the release binary (linux/arm64, as `make
