@@ -20,6 +20,7 @@ package health
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -29,8 +30,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/cpwarden/cpwarden/internal/faults"
 )
@@ -151,7 +156,8 @@ type Dialer interface {
 }
 
 // TLSDialer dials members with clientv3 over mutual TLS. It never blocks:
-// an unreachable member fails its probe at the probe's deadline.
+// a member that does not answer fails its probe at the probe's deadline,
+// and one that cannot be connected to (refused, no route) at once.
 type TLSDialer struct{ TLS *tls.Config }
 
 // Dial returns a client for endpoint alone.
@@ -165,7 +171,31 @@ func (d TLSDialer) Dial(ctx context.Context, endpoint string) (Etcd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %s: %w", endpoint, err)
 	}
-	return cli, nil
+	return memberClient{cli}, nil
+}
+
+// ErrUnreachable marks a Status failure because the member could not be
+// connected to at all; the probe then stops its other calls, which would
+// only wait out the deadline.
+var ErrUnreachable = errors.New("etcd member unreachable")
+
+// memberClient is a clientv3 client bound to one member. clientv3 makes
+// every call wait for a connection until its deadline (gRPC's
+// wait-for-ready), so a stopped member used to hold every probe round for
+// the whole deadline; Status here fails as soon as the connection does.
+type memberClient struct{ *clientv3.Client }
+
+// Status asks the member the client is bound to (the one endpoint).
+func (c memberClient) Status(ctx context.Context, _ string) (*clientv3.StatusResponse, error) {
+	conn := c.ActiveConnection()
+	resp, err := pb.NewMaintenanceClient(conn).Status(ctx, &pb.StatusRequest{}, grpc.WaitForReady(false))
+	if err != nil {
+		if conn.GetState() == connectivity.TransientFailure {
+			return nil, fmt.Errorf("%w: %w", ErrUnreachable, rpctypes.Error(err))
+		}
+		return nil, rpctypes.Error(err)
+	}
+	return (*clientv3.StatusResponse)(resp), nil
 }
 
 // APIServer tells whether the Kubernetes API server is ready.

@@ -291,6 +291,40 @@ func TestUnreachableEtcdIsQuorumLostNotAnError(t *testing.T) {
 	}
 }
 
+// TestARefusedMemberStopsItsProbeAtOnce: a member whose port refuses
+// connections is reported unreachable by Status, and its other calls are
+// stopped (cancelled) rather than waiting out the deadline, as clientv3's
+// wait-for-ready calls would; a healthy member in the same round is not
+// affected.
+func TestARefusedMemberStopsItsProbeAtOnce(t *testing.T) {
+	t.Parallel()
+	c, err := etcdcluster.Start(t.Context(), etcdcluster.Options{Names: []string{"solo"}, AddressOffset: 70})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "https://" + l.Addr().String()
+	l.Close()
+	p := health.Prober{Dialer: health.TLSDialer{TLS: c.ClientTLS()}, Timeout: 30 * time.Second}
+	probes := p.Round(t.Context(), []string{c.Endpoints()[0], refused})
+	ok, down := probes[0], probes[1]
+	if ok.StatusErr != nil || ok.AlarmErr != nil || ok.ReadErr != nil || ok.MembersErr != nil {
+		t.Fatalf("healthy member: %+v", ok)
+	}
+	if !errors.Is(down.StatusErr, health.ErrUnreachable) {
+		t.Fatalf("refused member: Status error %v, want ErrUnreachable", down.StatusErr)
+	}
+	for name, err := range map[string]error{"AlarmList": down.AlarmErr, "Get": down.ReadErr, "MemberList": down.MembersErr} {
+		if err == nil || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "deadline") {
+			t.Errorf("refused member: %s error %v, want it stopped before the deadline", name, err)
+		}
+	}
+}
+
 type failingPeers struct{ err error }
 
 func (f failingPeers) Peers(context.Context) ([]string, error) { return nil, f.err }

@@ -71,11 +71,18 @@ func (p Prober) probe(ctx context.Context, ep string) EndpointProbe {
 	// Close may wait for in-flight streams; never let it hold the round.
 	defer func() { go cli.Close() }()
 
+	// A member that cannot be connected to answers nothing: its other
+	// calls stop when Status finds that out.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		st, err := cli.Status(ctx, ep)
 		if err != nil {
 			res.StatusErr = err
+			if errors.Is(err, ErrUnreachable) {
+				stop()
+			}
 			return
 		}
 		res.MemberID, res.Leader, res.Learner = st.Header.GetMemberId(), st.Leader, st.IsLearner
