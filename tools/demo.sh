@@ -22,7 +22,7 @@ mkdir -p "$cache/bin"
 # go build prints a package's name as it compiles it (-v); a line every 20 s
 # says how far it got, so a first build is not a silent five minutes.
 build_with_progress() {
-  local what="$1"; shift
+  local what="$1" total="$2"; shift 2
   local start=$SECONDS next=20 log status=0
   log="$(mktemp)"
   "$@" >"$log" 2>&1 &
@@ -31,7 +31,7 @@ build_with_progress() {
     sleep 1
     if (( SECONDS - start >= next )); then
       next=$((next + 20))
-      echo "  … $what: $(grep -cv ':' "$log") packages compiled ($((SECONDS - start))s)"
+      echo "  … $what: $(grep -cv ':' "$log") of at most $total packages compiled ($((SECONDS - start))s)"
     fi
   done
   wait "$pid" || status=$?
@@ -43,12 +43,19 @@ build_with_progress() {
 
 echo "cpwarden demo: building what it needs (the first time on a machine: several minutes; then seconds)"
 start=$SECONDS
-if ! build_with_progress "cpwarden" env CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -v -trimpath -tags nocfn -ldflags='-s -w' -o "$cli.tmp" ./cmd/cpwarden; then
+# kube-apiserver's modules download while the CLI compiles (one is network,
+# the other CPU); its build waits for them.
+(cd tools/kube-apiserver && go mod download >/dev/null 2>&1) &
+fetch=$!
+# (go list also downloads the modules the build needs.)
+total="$(CGO_ENABLED=0 go list -tags nocfn -deps ./cmd/cpwarden | wc -l)"
+if ! build_with_progress "cpwarden" "$total" env CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -v -trimpath -tags nocfn -ldflags='-s -w' -o "$cli.tmp" ./cmd/cpwarden; then
   echo "cpwarden: build failed" >&2
   exit 1
 fi
 mv -f "$cli.tmp" "$cli"
 echo "  cpwarden built ($((SECONDS - start))s)"
+wait "$fetch" || true # a failed download shows again in the build below
 tools/kube-apiserver/build.sh kube-apiserver
 tools/rie/build.sh
 echo "  ready after $((SECONDS - start))s"
