@@ -5,7 +5,7 @@ CACHE ?= $(or $(CPWARDEN_CACHE),$(HOME)/.cache/cpwarden)
 PKGS ?= ./...
 BENCHTIME ?= 1s
 
-.PHONY: all test lint bench bench-emf bench-asl bench-coldstart generate demo tools kube-apiserver rie npm-tools package
+.PHONY: all test lint bench bench-emf bench-asl bench-coldstart bench-workers generate demo tools kube-apiserver rie npm-tools package
 
 all: lint test
 
@@ -22,13 +22,19 @@ lint:
 	$(GO) vet -tags nocfn ./cmd/cpwarden
 
 ## bench: the benchmarks named in the issues, each against its baseline in the same run.
-bench: bench-emf bench-asl bench-coldstart
+bench: bench-emf bench-asl bench-coldstart bench-workers
 
 bench-emf:
 	cd bench/emf && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 3
 
 bench-asl:
 	bench/asl/run.sh
+
+## bench-workers: backup streaming vs the raw snapshot read, drain vs kubectl
+## drain, a probe round with a black-holed member vs the probe deadline.
+bench-workers:
+	$(GO) test -run '^$$' -bench BackupStreaming -benchtime 3x -timeout 30m ./workers/backup
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./workers/drain ./workers/health
 
 bench-coldstart:
 	$(GO) test -run '^$$' -bench . -benchtime 10x -timeout 60m ./bench/coldstart
