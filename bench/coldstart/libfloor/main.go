@@ -41,6 +41,7 @@ import (
 	_ "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	_ "go.uber.org/zap"
 	_ "google.golang.org/grpc"
+	_ "google.golang.org/grpc/connectivity"
 	_ "google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/experimental"
 	_ "google.golang.org/grpc/mem"
