@@ -58,17 +58,7 @@ var ErrNotBuilt = errors.New("kube-apiserver binary not found; " + BuildHint)
 // else the build cache. It returns an error wrapping ErrNotBuilt when
 // neither exists.
 func Binary() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w (%w)", EnvBinary, p, err, ErrNotBuilt)
-		}
-		return p, nil
-	}
-	p := filepath.Join(proc.BinDir(), "kube-apiserver")
-	if st, err := os.Stat(p); err != nil || st.IsDir() {
-		return "", fmt.Errorf("%s: %w", p, ErrNotBuilt)
-	}
-	return p, nil
+	return proc.FindBinary(EnvBinary, "kube-apiserver", false, ErrNotBuilt)
 }
 
 // Etcd says where the API server stores its data.

@@ -1,6 +1,6 @@
 // Package proc holds what the sandbox's servers and child processes share:
-// where the project's tool scripts put binaries, a free loopback port, and
-// the tail of a child's output for error messages.
+// where the project's tool scripts put binaries and how a tool is found, a
+// free loopback port, and the tail of a child's output for error messages.
 package proc
 
 import (
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 )
@@ -23,6 +24,28 @@ func BinDir() string {
 		return filepath.Join(os.TempDir(), "cpwarden", "bin")
 	}
 	return filepath.Join(home, ".cache", "cpwarden", "bin")
+}
+
+// FindBinary finds a tool's executable: the path in environment variable
+// env when it is set, else BinDir()/name, else (with onPath) name on $PATH.
+// Every error wraps notFound, the caller's "not installed" error.
+func FindBinary(env, name string, onPath bool, notFound error) (string, error) {
+	if p := os.Getenv(env); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%s=%s: %w (%w)", env, p, err, notFound)
+		}
+		return p, nil
+	}
+	p := filepath.Join(BinDir(), name)
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		return p, nil
+	}
+	if onPath {
+		if lp, err := exec.LookPath(name); err == nil {
+			return lp, nil
+		}
+	}
+	return "", fmt.Errorf("%s: %w", p, notFound)
 }
 
 // FreePort asks the kernel for a free TCP port on ip (a loopback address).

@@ -56,20 +56,7 @@ var ErrNotInstalled = errors.New("aws-lambda-rie not found; " + InstallHint)
 // directory (CacheDir), then $PATH. The error wraps ErrNotInstalled when none
 // exists.
 func Binary() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w (%w)", EnvBinary, p, err, ErrNotInstalled)
-		}
-		return p, nil
-	}
-	p := filepath.Join(proc.BinDir(), "aws-lambda-rie")
-	if st, err := os.Stat(p); err == nil && !st.IsDir() {
-		return p, nil
-	}
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
-		return p, nil
-	}
-	return "", ErrNotInstalled
+	return proc.FindBinary(EnvBinary, "aws-lambda-rie", true, ErrNotInstalled)
 }
 
 // Options configure Start.
