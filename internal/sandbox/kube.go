@@ -9,13 +9,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/cpwarden/cpwarden/internal/sandbox/kubeapi"
 	"github.com/cpwarden/cpwarden/workers/drain"
@@ -40,7 +38,7 @@ func (sb *Sandbox) seedKube(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := applyManifest(ctx, admin, drain.RBACManifest()); err != nil {
+	if err := kubeapi.ApplyManifest(ctx, admin, drain.RBACManifest()); err != nil {
 		return fmt.Errorf("apply the drain worker's RBAC: %w", err)
 	}
 	token, err := sb.Kube.ServiceAccountToken(ctx, drain.ServiceAccountNamespace, drain.ServiceAccountName, 24*time.Hour)
@@ -326,38 +324,6 @@ func unsettled(ctx context.Context, client kubernetes.Interface) string {
 		}
 	}
 	return ""
-}
-
-// applyManifest creates every object of a multi-document YAML manifest (the
-// kinds the drain worker's RBAC manifest holds).
-func applyManifest(ctx context.Context, client kubernetes.Interface, manifest string) error {
-	decode := scheme.Codecs.UniversalDeserializer().Decode
-	for _, doc := range strings.Split(manifest, "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		obj, _, err := decode([]byte(doc), nil, nil)
-		if err != nil {
-			return fmt.Errorf("decode manifest: %w", err)
-		}
-		switch o := obj.(type) {
-		case *corev1.ServiceAccount:
-			if err := kubeapi.EnsureNamespace(ctx, client, o.Namespace); err != nil {
-				return err
-			}
-			_, err = client.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.ClusterRole:
-			_, err = client.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.ClusterRoleBinding:
-			_, err = client.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
-		default:
-			return fmt.Errorf("manifest holds an unexpected %T", obj)
-		}
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-	}
-	return nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -8,20 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
 	"github.com/cpwarden/cpwarden/internal/emf"
@@ -80,7 +76,7 @@ func startEnv() (*env, error) {
 	if e.admin, err = srv.Admin(); err != nil {
 		return fail(err)
 	}
-	if err := applyManifest(ctx, e.admin, drain.RBACManifest()); err != nil {
+	if err := kubeapi.ApplyManifest(ctx, e.admin, drain.RBACManifest()); err != nil {
 		return fail(err)
 	}
 	if e.token, err = srv.ServiceAccountToken(ctx, drain.ServiceAccountNamespace, drain.ServiceAccountName, time.Hour); err != nil {
@@ -107,37 +103,6 @@ func workerConfig(s *kubeapi.Server, token string) *rest.Config {
 		panic(err) // the test's own fixture: a bug here is a bug in the test
 	}
 	return cfg
-}
-
-// applyManifest creates every object of a multi-document YAML manifest.
-func applyManifest(ctx context.Context, client kubernetes.Interface, manifest string) error {
-	decode := scheme.Codecs.UniversalDeserializer().Decode
-	for _, doc := range strings.Split(manifest, "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		obj, _, err := decode([]byte(doc), nil, nil)
-		if err != nil {
-			return fmt.Errorf("decode manifest: %w", err)
-		}
-		switch o := obj.(type) {
-		case *corev1.ServiceAccount:
-			if err := kubeapi.EnsureNamespace(ctx, client, o.Namespace); err != nil {
-				return err
-			}
-			_, err = client.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.ClusterRole:
-			_, err = client.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.ClusterRoleBinding:
-			_, err = client.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
-		default:
-			return fmt.Errorf("manifest holds an unexpected %T", obj)
-		}
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-	}
-	return nil
 }
 
 func randomSuffix() string {

@@ -35,9 +35,11 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
 	"github.com/cpwarden/cpwarden/internal/sandbox/pki"
@@ -431,4 +433,38 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never returns an error (Go 1.24+)
 	return hex.EncodeToString(b)
+}
+
+// ApplyManifest creates every object of a multi-document YAML manifest of
+// the kinds the drain worker's RBAC manifest holds (ServiceAccount, with its
+// namespace; ClusterRole; ClusterRoleBinding). Objects that exist are left
+// as they are.
+func ApplyManifest(ctx context.Context, client kubernetes.Interface, manifest string) error {
+	decode := scheme.Codecs.UniversalDeserializer().Decode
+	for _, doc := range strings.Split(manifest, "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		obj, _, err := decode([]byte(doc), nil, nil)
+		if err != nil {
+			return fmt.Errorf("decode manifest: %w", err)
+		}
+		switch o := obj.(type) {
+		case *corev1.ServiceAccount:
+			if err := EnsureNamespace(ctx, client, o.Namespace); err != nil {
+				return err
+			}
+			_, err = client.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.ClusterRole:
+			_, err = client.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.ClusterRoleBinding:
+			_, err = client.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
+		default:
+			return fmt.Errorf("manifest holds an unexpected %T", obj)
+		}
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	return nil
 }
