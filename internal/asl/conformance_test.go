@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -19,7 +18,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/asl/value"
 )
 
-// The conformance test replays executions recorded on real AWS (../shared/conformance, see its README): each
+// The conformance test replays executions recorded on real AWS (testdata/conformance, see its README): each
 // case runs its definition on its input, every Task taking the outcome the recording shows (HistoryResolver),
 // and the run must match the recording: status, output or error and cause, and the history event by event
 // (types, previousEventId structure, state inputs and outputs, task parameters), with the README's
@@ -61,33 +60,20 @@ func (c *confCase) hasFlag(f string) bool {
 	return false
 }
 
-// corpusPath finds the corpus: $CPWARDEN_CONFORMANCE, or ../shared/conformance/aws-recorded.jsonl next to the
-// module root.
-func corpusPath(t *testing.T) (string, bool) {
+// corpusFile is the recorded corpus kept in the repository (testdata/conformance/README.md says where it comes
+// from and under which licence).
+const corpusFile = "testdata/conformance/aws-recorded.jsonl"
+
+// corpusPath finds the corpus: $CPWARDEN_CONFORMANCE (reported as custom: a user's own corpus, whose cases the
+// passing list does not know), else the repository's own.
+func corpusPath(t *testing.T) (path string, custom bool) {
 	if p := os.Getenv("CPWARDEN_CONFORMANCE"); p != "" {
 		return p, true
 	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(corpusFile); err != nil {
+		t.Fatalf("conformance corpus %s is missing from the repository: %v", corpusFile, err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("conformance corpus not found: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(filepath.Dir(dir), "shared", "conformance", "aws-recorded.jsonl")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("conformance corpus %s is absent: it is the project's shared directory (../shared next to the "+
-			"repository), executions recorded on real AWS Step Functions by LocalStack's test suite; set "+
-			"CPWARDEN_CONFORMANCE=/path/to/file.jsonl to run another corpus in the same JSON-lines format", p)
-	}
-	return p, false
+	return corpusFile, false
 }
 
 func loadCases(t *testing.T, path string) []*confCase {

@@ -91,7 +91,7 @@ func TestMarshalIsStable(t *testing.T) {
 	if b, err := os.ReadFile("testdata/bench.asl.json"); err == nil {
 		defs["bench"] = b
 	}
-	if f, err := os.Open("../../../shared/conformance/aws-recorded.jsonl"); err == nil {
+	if f, err := os.Open(mustCorpus(t)); err == nil {
 		defer f.Close()
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 1<<20), 1<<26)

@@ -452,25 +452,11 @@ func TestValidateReportsStatelintExamples(t *testing.T) {
 	}
 }
 
-// conformanceCorpus returns the recorded executions' file: CPWARDEN_CONFORMANCE, or ../shared from the project's
-// root.
-func conformanceCorpus(t *testing.T) string {
-	if p := os.Getenv("CPWARDEN_CONFORMANCE"); p != "" {
-		return p
-	}
-	p := filepath.Join("..", "..", "..", "shared", "conformance", "aws-recorded.jsonl")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("no conformance corpus at %s (it comes with the project's ../shared, executions recorded on real "+
-			"AWS Step Functions; set CPWARDEN_CONFORMANCE to a file in the same JSON-lines format)", p)
-	}
-	return p
-}
-
 // TestValidateAcceptsAWSRecordedDefinitions validates every definition of the conformance corpus. Real Step
 // Functions created state machines from all of them, so any problem reported is a false positive. Each also
 // goes through the model (Parse, then StateMachine.Validate on the re-marshalled machine) when Parse accepts it.
 func TestValidateAcceptsAWSRecordedDefinitions(t *testing.T) {
-	f, err := os.Open(conformanceCorpus(t))
+	f, err := os.Open(mustCorpus(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,4 +548,10 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// mustCorpus is the corpus corpusPath finds, the user's own included.
+func mustCorpus(t *testing.T) string {
+	p, _ := corpusPath(t)
+	return p
 }
