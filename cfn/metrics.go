@@ -2,7 +2,7 @@ package cfn
 
 import "github.com/cpwarden/cpwarden/workers"
 
-// The dimension sets every worker record carries (CONTRACTS.md): alarms
+// The dimension sets every worker record carries (docs/contracts.md): alarms
 // and widgets must query one of these exactly, or CloudWatch returns no
 // data (the older system's dashboard queried a set nobody emitted).
 var (
@@ -10,7 +10,7 @@ var (
 	dimsFunction = []string{"ClusterName", "FunctionName"}
 )
 
-// Namespaces of CONTRACTS.md.
+// Namespaces of docs/contracts.md.
 const (
 	nsLifecycle = "K8sCluster/EtcdLifecycle"
 	nsBackup    = "K8sCluster/EtcdBackup"
@@ -18,7 +18,7 @@ const (
 	nsStates    = "AWS/States"
 )
 
-// contractMetric is a business metric of CONTRACTS.md.
+// contractMetric is a business metric of docs/contracts.md.
 type contractMetric struct {
 	Namespace, Name, Unit string
 }

@@ -57,7 +57,7 @@ var wantPaths = []struct {
 	{"health", []string{"HasOverride", "NoOverride", "Probe", "Decide", "ReportRecovered"}},
 }
 
-// contract is CONTRACTS.md's metrics table.
+// contract is docs/contracts.md's metrics table.
 var contract = []struct {
 	namespace, name string
 	unit            types.StandardUnit

@@ -8,7 +8,7 @@ import (
 	"github.com/cpwarden/cpwarden/workers"
 )
 
-// Lifecycle event fields (CONTRACTS.md, "Events in").
+// Lifecycle event fields (docs/contracts.md, "Events in").
 const (
 	TransitionTerminating      = "autoscaling:EC2_INSTANCE_TERMINATING"
 	TransitionTestNotification = "autoscaling:TEST_NOTIFICATION"

@@ -55,7 +55,7 @@ func (h Handler) Step() string {
 	return string(out)
 }
 
-// Namespace is the CloudWatch namespace of the handler's metrics (CONTRACTS.md).
+// Namespace is the CloudWatch namespace of the handler's metrics (docs/contracts.md).
 func (h Handler) Namespace() string {
 	switch h {
 	case Backup, VerifyBackup, PruneBackups:

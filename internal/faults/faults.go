@@ -1,5 +1,5 @@
 // Package faults classifies worker errors once, as the ASL error names that
-// Step Functions Retry and Catch rules match on (see CONTRACTS.md).
+// Step Functions Retry and Catch rules match on (see docs/contracts.md).
 //
 // A worker returns a *faults.Error; the Lambda bootstrap turns it into the
 // errorType the Lambda service reports, and the local engine does the same, so

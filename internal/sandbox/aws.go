@@ -153,7 +153,7 @@ func (sb *Sandbox) putKubeSecret(ctx context.Context, token string) error {
 }
 
 // LifecycleEvent is the EventBridge event Auto Scaling sends when a
-// terminate lifecycle hook fires (CONTRACTS.md, "Events in").
+// terminate lifecycle hook fires (docs/contracts.md, "Events in").
 type LifecycleEvent struct {
 	Version    string          `json:"version"`
 	ID         string          `json:"id"`

@@ -170,7 +170,7 @@ tool (
 
 // k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them
 // with local directories; a consumer must map each one to its published
-// version (KUBE-APISERVER.md).
+// version (docs/kube-apiserver.md).
 replace (
 	k8s.io/api => k8s.io/api v0.37.2
 	k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.37.2

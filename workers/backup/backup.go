@@ -13,7 +13,7 @@
 //     restores it with etcdutl into a throwaway data dir and counts the keys.
 //     A staged snapshot that passes is then published under its backup key
 //     (<prefix><cluster>/etcd-snapshot-YYYYMMDD-HHMMSS.db) with the metadata
-//     of CONTRACTS.md, and the staging object is deleted. A corrupt snapshot
+//     of docs/contracts.md, and the staging object is deleted. A corrupt snapshot
 //     fails with Backup.Corrupt and is never published.
 //   - Prune applies retention to the published backups.
 //
@@ -55,7 +55,7 @@ import (
 // Namespace is the CloudWatch namespace of this worker's metrics.
 const Namespace = "K8sCluster/EtcdBackup"
 
-// Business metrics (CONTRACTS.md).
+// Business metrics (docs/contracts.md).
 const (
 	MetricSuccess   = "BackupSuccess"
 	MetricFailure   = "BackupFailure"
@@ -63,7 +63,7 @@ const (
 	MetricSizeBytes = "BackupSizeBytes"
 )
 
-// Object metadata keys (CONTRACTS.md). The first three are read by the
+// Object metadata keys (docs/contracts.md). The first three are read by the
 // older system's restore scripts.
 const (
 	MetaHash        = "hash"
@@ -257,7 +257,7 @@ func checkCluster(name string) error {
 
 const keyTimeLayout = "20060102-150405"
 
-// Key returns the backup key of a snapshot taken at t (CONTRACTS.md).
+// Key returns the backup key of a snapshot taken at t (docs/contracts.md).
 func Key(prefix, cluster string, t time.Time) string {
 	return prefix + cluster + "/etcd-snapshot-" + t.UTC().Format(keyTimeLayout) + ".db"
 }

@@ -28,7 +28,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/faults"
 )
 
-// Business metrics (namespace K8sCluster/EtcdLifecycle, CONTRACTS.md).
+// Business metrics (namespace K8sCluster/EtcdLifecycle, docs/contracts.md).
 const (
 	MetricSuccess = "NodeDrainSuccess"
 	MetricFailure = "NodeDrainFailure"

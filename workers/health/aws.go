@@ -100,7 +100,7 @@ func matches(i Instance, m MemberHealth) bool {
 	return i.PrivateIP != "" && slices.Contains(m.peerHosts, i.PrivateIP)
 }
 
-// Parameter names (CONTRACTS.md).
+// Parameter names (docs/contracts.md).
 func paramFailureCount(cluster string) string { return "/" + cluster + "/health/failure-count" }
 func paramRestoreMode(cluster string) string  { return "/" + cluster + "/cluster/restore-mode" }
 func paramRestoreBackup(cluster string) string {
@@ -162,7 +162,7 @@ func (w *Worker) put(ctx context.Context, name, value string) error {
 	return classifyAWS(err, "write "+name)
 }
 
-// Backup metadata key whose presence marks a verified backup (CONTRACTS.md;
+// Backup metadata key whose presence marks a verified backup (docs/contracts.md;
 // workers/backup publishes a backup only after restoring it, with this key).
 const metaSHA256 = "sha256"
 

@@ -40,7 +40,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/faults"
 )
 
-// Business metrics (namespace K8sCluster/Health, CONTRACTS.md).
+// Business metrics (namespace K8sCluster/Health, docs/contracts.md).
 const (
 	MetricHealthyInstances    = "HealthyControlPlaneInstances"
 	MetricConsecutiveFailures = "ConsecutiveHealthFailures"

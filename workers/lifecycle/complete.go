@@ -13,7 +13,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/faults"
 )
 
-// MetricLifecycleHandlerDuration is the business metric (CONTRACTS.md) for
+// MetricLifecycleHandlerDuration is the business metric (docs/contracts.md) for
 // the whole lifecycle execution, emitted by Complete on the success path.
 const MetricLifecycleHandlerDuration = "LifecycleHandlerDuration"
 

@@ -48,7 +48,7 @@ type Decision struct {
 	Voters, HealthyRemaining, Needed int
 }
 
-// Decide applies the removal safety rules of DESIGN.md to an observed state.
+// Decide applies the removal safety rules of docs/architecture.md to an observed state.
 // It is a pure function: the property test in this package checks it never
 // allows a removal that leaves fewer healthy voters than a quorum of the
 // voters that stay, and never refuses a removal that does not.

@@ -30,7 +30,7 @@ import (
 // Namespace is the CloudWatch namespace of this worker's metrics.
 const Namespace = "K8sCluster/EtcdLifecycle"
 
-// Business metrics (CONTRACTS.md).
+// Business metrics (docs/contracts.md).
 const (
 	MetricRemovalSuccess = "EtcdMemberRemovalSuccess"
 	MetricRemovalFailure = "EtcdMemberRemovalFailure"

@@ -1,5 +1,5 @@
 // Command libfloor is the floor's echo function linked with every library
-// the bootstrap's workers import (the ones the issues and STYLE.md name:
+// the bootstrap's workers import (the ones the issues and docs/architecture.md name:
 // kubectl's drain and client-go, the etcd client and etcdutl's snapshot
 // package, the AWS SDK's clients and transfer manager). A Go binary runs the
 // package initialisation of everything it links before main, so this

@@ -13,7 +13,7 @@
 //     the members come back (the restore), the next probe reports the
 //     cluster recovered.
 //
-// Along the way every metric of CONTRACTS.md is emitted at least once.
+// Along the way every metric of docs/contracts.md is emitted at least once.
 package scenario
 
 import (
@@ -298,7 +298,7 @@ func scheduledEvent() map[string]any {
 	}
 }
 
-// RecoveryParameters reads the cluster's recovery parameters (CONTRACTS.md)
+// RecoveryParameters reads the cluster's recovery parameters (docs/contracts.md)
 // by their last path segment: failure-count, restore-mode, restore-backup,
 // restore-triggered-at, initialized.
 func RecoveryParameters(ctx context.Context, sb *sandbox.Sandbox) (map[string]string, error) {
