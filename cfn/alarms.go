@@ -5,6 +5,10 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation/cloudwatch"
 
 	"github.com/cpwarden/cpwarden/statemachines"
+	"github.com/cpwarden/cpwarden/workers/backup"
+	"github.com/cpwarden/cpwarden/workers/drain"
+	"github.com/cpwarden/cpwarden/workers/health"
+	"github.com/cpwarden/cpwarden/workers/member"
 )
 
 // alarm is a CloudWatch alarm on one metric, keyed on ClusterName (the
@@ -58,35 +62,35 @@ func alarms() []alarm {
 	}
 	out := []alarm{
 		atLeastOne("BackupFailureAlarm", "backup-failure",
-			"An etcd backup failed (snapshot, upload or verification). Runbook: README#backup-failure.", nsBackup, "BackupFailure"),
+			"An etcd backup failed (snapshot, upload or verification). Runbook: docs/runbook.md#backup-failure.", nsBackup, backup.MetricFailure),
 		{
 			id: "BackupMissingAlarm", name: "backup-missing",
-			description: "No verified etcd backup for two backup intervals (missing data counts as missing backups). Runbook: README#backup-missing.",
-			namespace:   nsBackup, metric: "BackupSuccess",
+			description: "No verified etcd backup for two backup intervals (missing data counts as missing backups). Runbook: docs/runbook.md#backup-missing.",
+			namespace:   nsBackup, metric: backup.MetricSuccess,
 			statistic: "Sum", operator: "LessThanThreshold", threshold: 1.0,
 			period:            findInMap(mBackupIntervals, ref(pBackupInterval), "Seconds"),
 			evaluationPeriods: 2, treatMissing: "breaching", dimensions: clusterDimension(),
 		},
 		atLeastOne("QuorumRiskAlarm", "quorum-risk",
-			"A member removal was refused because it would have lost etcd quorum. Runbook: README#quorum-risk.", nsLifecycle, "QuorumRiskDetected"),
+			"A member removal was refused because it would have lost etcd quorum. Runbook: docs/runbook.md#quorum-risk.", nsLifecycle, member.MetricQuorumRisk),
 		{
 			id: "QuorumLostAlarm", name: "healthy-below-quorum",
-			description: "Fewer healthy control-plane instances than the etcd quorum, or no health probe reported (missing data breaches). Runbook: README#healthy-below-quorum.",
-			namespace:   nsHealth, metric: "HealthyControlPlaneInstances",
+			description: "Fewer healthy control-plane instances than the etcd quorum, or no health probe reported (missing data breaches). Runbook: docs/runbook.md#healthy-below-quorum.",
+			namespace:   nsHealth, metric: health.MetricHealthyInstances,
 			statistic: "Minimum", operator: "LessThanThreshold",
 			threshold:         findInMap(mQuorum, ref(pControlPlaneSize), "Voters"),
 			period:            findInMap(mHealthIntervals, ref(pHealthInterval), "Seconds"),
 			evaluationPeriods: 2, treatMissing: "breaching", dimensions: clusterDimension(),
 		},
 		atLeastOne("AutoRecoveryAlarm", "auto-recovery-triggered",
-			"cpwarden started an automatic etcd restore. Runbook: README#auto-recovery-triggered.", nsHealth, "AutoRecoveryTriggered"),
+			"cpwarden started an automatic etcd restore. Runbook: docs/runbook.md#auto-recovery-triggered.", nsHealth, health.MetricRecoveryTriggered),
 		atLeastOne("NodeDrainFailureAlarm", "node-drain-failure",
-			"A departing control-plane node could not be drained in time. Runbook: README#node-drain-failure.", nsLifecycle, "NodeDrainFailure"),
+			"A departing control-plane node could not be drained in time. Runbook: docs/runbook.md#node-drain-failure.", nsLifecycle, drain.MetricFailure),
 	}
 	for _, w := range statemachines.Workflows() {
 		out = append(out, alarm{
 			id: title(w.Name) + "ExecutionsFailedAlarm", name: w.Name + "-executions-failed",
-			description: "A " + w.Name + " workflow execution failed. Runbook: README#" + w.Name + "-executions-failed.",
+			description: "A " + w.Name + " workflow execution failed. Runbook: docs/runbook.md#" + w.Name + "-executions-failed.",
 			namespace:   nsStates, metric: "ExecutionsFailed",
 			statistic: "Sum", operator: "GreaterThanOrEqualToThreshold", threshold: 1.0, period: 300,
 			evaluationPeriods: 1, treatMissing: "notBreaching",

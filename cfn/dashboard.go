@@ -9,6 +9,11 @@ import (
 
 	"github.com/cpwarden/cpwarden/statemachines"
 	"github.com/cpwarden/cpwarden/workers"
+	"github.com/cpwarden/cpwarden/workers/backup"
+	"github.com/cpwarden/cpwarden/workers/drain"
+	"github.com/cpwarden/cpwarden/workers/health"
+	"github.com/cpwarden/cpwarden/workers/lifecycle"
+	"github.com/cpwarden/cpwarden/workers/member"
 )
 
 const lDashboard = "Dashboard"
@@ -62,32 +67,32 @@ func dashboardWidgets() []widget {
 			"markdown": "# cpwarden: ${" + pClusterName + "}\nLifecycle of departing control-plane nodes, etcd backups, control-plane health. Business metrics are keyed on ClusterName; step metrics on ClusterName and FunctionName.",
 		}},
 		graph("Lifecycle outcomes", "Sum", 300,
-			row(nsLifecycle, "NodeDrainSuccess", cd, nil),
-			row(nsLifecycle, "NodeDrainFailure", cd, nil),
-			row(nsLifecycle, "EtcdMemberRemovalSuccess", cd, nil),
-			row(nsLifecycle, "EtcdMemberRemovalFailure", cd, nil),
-			row(nsLifecycle, "QuorumRiskDetected", cd, nil)),
+			row(nsLifecycle, drain.MetricSuccess, cd, nil),
+			row(nsLifecycle, drain.MetricFailure, cd, nil),
+			row(nsLifecycle, member.MetricRemovalSuccess, cd, nil),
+			row(nsLifecycle, member.MetricRemovalFailure, cd, nil),
+			row(nsLifecycle, member.MetricQuorumRisk, cd, nil)),
 		graph("Lifecycle duration (ms)", "Maximum", 300,
-			row(nsLifecycle, "LifecycleHandlerDuration", cd, nil)),
+			row(nsLifecycle, lifecycle.MetricLifecycleHandlerDuration, cd, nil)),
 		graph("Backups", "Sum", 3600,
-			row(nsBackup, "BackupSuccess", cd, nil),
-			row(nsBackup, "BackupFailure", cd, nil)),
+			row(nsBackup, backup.MetricSuccess, cd, nil),
+			row(nsBackup, backup.MetricFailure, cd, nil)),
 		graph("Backup duration (ms) and size", "Maximum", 3600,
-			row(nsBackup, "BackupDuration", cd, nil),
-			row(nsBackup, "BackupSizeBytes", cd, map[string]any{"yAxis": "right"})),
+			row(nsBackup, backup.MetricDuration, cd, nil),
+			row(nsBackup, backup.MetricSizeBytes, cd, map[string]any{"yAxis": "right"})),
 	}
-	health := graph("Healthy control-plane instances", "Minimum", 60,
-		row(nsHealth, "HealthyControlPlaneInstances", cd, nil),
-		row(nsHealth, "ConsecutiveHealthFailures", cd, map[string]any{"stat": "Maximum"}))
-	health.Properties["annotations"] = map[string]any{"horizontal": []any{
+	healthy := graph("Healthy control-plane instances", "Minimum", 60,
+		row(nsHealth, health.MetricHealthyInstances, cd, nil),
+		row(nsHealth, health.MetricConsecutiveFailures, cd, map[string]any{"stat": "Maximum"}))
+	healthy.Properties["annotations"] = map[string]any{"horizontal": []any{
 		map[string]any{"label": "etcd quorum", "value": "__cpwarden_quorum__", "color": "#d62728"},
 	}}
-	ws = append(ws, health,
+	ws = append(ws, healthy,
 		graph("Recovery", "Sum", 60,
-			row(nsHealth, "AutoRecoveryTriggered", cd, nil),
-			row(nsHealth, "ClusterRecovered", cd, nil)),
+			row(nsHealth, health.MetricRecoveryTriggered, cd, nil),
+			row(nsHealth, health.MetricClusterRecovered, cd, nil)),
 		graph("Health check duration (ms)", "Maximum", 60,
-			row(nsHealth, "HealthCheckDuration", cd, nil)))
+			row(nsHealth, health.MetricCheckDuration, cd, nil)))
 
 	// Step metrics per function: what each worker did, by function.
 	for _, w := range statemachines.Workflows() {

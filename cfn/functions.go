@@ -1,12 +1,13 @@
 package cfn
 
 import (
+	"cmp"
+
 	"github.com/awslabs/goformation/v7/cloudformation"
 	"github.com/awslabs/goformation/v7/cloudformation/lambda"
 	"github.com/awslabs/goformation/v7/cloudformation/logs"
 
 	"github.com/cpwarden/cpwarden/internal/envnames"
-	"github.com/cpwarden/cpwarden/statemachines"
 	"github.com/cpwarden/cpwarden/workers"
 )
 
@@ -27,17 +28,14 @@ func functionNameSub(h workers.Handler) string {
 	return "cpwarden-${" + pClusterName + "}-" + string(h)
 }
 
-// inVPC lists the workers that talk to etcd or the Kubernetes API inside
-// the cluster's network. The others only call AWS APIs and run outside the
-// VPC: no ENI, a faster cold start, no NAT needed for them.
-var inVPC = map[workers.Handler]bool{
-	workers.Drain: true, workers.RemoveMember: true, workers.Backup: true, workers.HealthProbe: true,
-}
+// defaultMemoryMiB is the memory of a function whose spec names none: the
+// workers that only call AWS APIs or stream small documents.
+const defaultMemoryMiB = 128
 
-// memoryMiB per worker; backup streams with bounded buffers, verify restores
-// a snapshot with etcdutl.
-var memoryMiB = map[workers.Handler]int{
-	workers.Backup: 512, workers.VerifyBackup: 1024,
+// spec is handler h's spec; every handler of workers.All has one.
+func spec(h workers.Handler) workers.Spec {
+	s, _ := workers.SpecOf(h)
+	return s
 }
 
 // envValue is the template value of each environment variable.
@@ -80,7 +78,7 @@ func envValue(v envnames.Var) string {
 // permissions is what handler h's role may do besides writing its logs.
 func permissions(h workers.Handler) []any {
 	var s []any
-	if inVPC[h] {
+	if spec(h).InVPC {
 		s = append(s, vpcStatements()...)
 	}
 	// Reading published backups (the health workers look for the newest,
@@ -148,7 +146,7 @@ func addFunctions(t *cloudformation.Template) {
 		t.Resources[roleID(h)] = role("cpwarden "+string(h)+" worker", "lambda.amazonaws.com", statements...)
 
 		env := map[string]string{}
-		for _, v := range envnames.For(h) {
+		for _, v := range workers.EnvOf(h) {
 			env[string(v)] = envValue(v)
 		}
 		fn := &lambda.Function{
@@ -159,19 +157,15 @@ func addFunctions(t *cloudformation.Template) {
 			Architectures: []string{"arm64"},
 			Code:          &lambda.Function_Code{S3Bucket: ptr(ref(pCodeS3Bucket)), S3Key: ptr(ref(pCodeS3Key))},
 			Role:          getAtt(roleID(h), "Arn"),
-			Timeout:       ptrI(statemachines.TimingOf(h).LambdaTimeoutSeconds),
-			MemorySize:    ptrI(128),
+			Timeout:       ptrI(spec(h).TimeoutSeconds),
+			MemorySize:    ptrI(cmp.Or(spec(h).MemoryMiB, defaultMemoryMiB)),
 			Environment:   &lambda.Function_Environment{Variables: env},
 			LoggingConfig: &lambda.Function_LoggingConfig{LogFormat: ptr("Text"), LogGroup: ptr(ref(logGroupID(h)))},
 		}
-		if m, ok := memoryMiB[h]; ok {
-			fn.MemorySize = ptrI(m)
+		if tmp := spec(h).TmpMiB; tmp > 0 {
+			fn.EphemeralStorage = &lambda.Function_EphemeralStorage{Size: tmp}
 		}
-		if h == workers.VerifyBackup {
-			// The restore test writes the snapshot and a data dir to /tmp.
-			fn.EphemeralStorage = &lambda.Function_EphemeralStorage{Size: 4096}
-		}
-		if inVPC[h] {
+		if spec(h).InVPC {
 			t.Resources[functionID(h)] = withProps(fn, map[string]any{
 				"VpcConfig": map[string]any{"SubnetIds": ref(pSubnetIds), "SecurityGroupIds": ref(pSecurityGroupIds)},
 			})

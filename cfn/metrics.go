@@ -1,6 +1,10 @@
 package cfn
 
-import "github.com/cpwarden/cpwarden/workers"
+import (
+	"slices"
+
+	"github.com/cpwarden/cpwarden/workers"
+)
 
 // The dimension sets every worker record carries (docs/contracts.md): alarms
 // and widgets must query one of these exactly, or CloudWatch returns no
@@ -10,11 +14,12 @@ var (
 	dimsFunction = []string{"ClusterName", "FunctionName"}
 )
 
-// Namespaces of docs/contracts.md.
+// Namespaces of docs/contracts.md: the workers' (workers.Spec.Namespace),
+// and Step Functions' own.
 const (
-	nsLifecycle = "K8sCluster/EtcdLifecycle"
-	nsBackup    = "K8sCluster/EtcdBackup"
-	nsHealth    = "K8sCluster/Health"
+	nsLifecycle = workers.NamespaceLifecycle
+	nsBackup    = workers.NamespaceBackup
+	nsHealth    = workers.NamespaceHealth
 	nsStates    = "AWS/States"
 )
 
@@ -23,25 +28,20 @@ type contractMetric struct {
 	Namespace, Name, Unit string
 }
 
-// contractMetrics lists the business metrics the workers emit; the
-// dashboard shows every one, and the template test checks it against the
-// dashboard and alarms.
-var contractMetrics = []contractMetric{
-	{nsLifecycle, "NodeDrainSuccess", "Count"},
-	{nsLifecycle, "NodeDrainFailure", "Count"},
-	{nsLifecycle, "EtcdMemberRemovalSuccess", "Count"},
-	{nsLifecycle, "EtcdMemberRemovalFailure", "Count"},
-	{nsLifecycle, "QuorumRiskDetected", "Count"},
-	{nsLifecycle, "LifecycleHandlerDuration", "Milliseconds"},
-	{nsBackup, "BackupSuccess", "Count"},
-	{nsBackup, "BackupFailure", "Count"},
-	{nsBackup, "BackupDuration", "Milliseconds"},
-	{nsBackup, "BackupSizeBytes", "Bytes"},
-	{nsHealth, "HealthyControlPlaneInstances", "Count"},
-	{nsHealth, "ConsecutiveHealthFailures", "Count"},
-	{nsHealth, "AutoRecoveryTriggered", "Count"},
-	{nsHealth, "ClusterRecovered", "Count"},
-	{nsHealth, "HealthCheckDuration", "Milliseconds"},
+// contractMetrics lists the business metrics the workers emit, from their
+// specs (workers.Spec.Metrics), each once: the dashboard shows every one,
+// and the template test checks it against the dashboard and alarms.
+func contractMetrics() []contractMetric {
+	var out []contractMetric
+	for _, s := range workers.Specs() {
+		for _, m := range s.Metrics {
+			c := contractMetric{s.Namespace, m.Name, string(m.Unit)}
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 // stepMetricNames are the step middleware's metrics of handler h.

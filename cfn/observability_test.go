@@ -96,7 +96,7 @@ func TestDashboardQueriesTheEmittedDimensions(t *testing.T) {
 			t.Errorf("%s %s: ClusterName = %q", ns, name, values["ClusterName"])
 		}
 	}
-	for _, m := range contractMetrics {
+	for _, m := range contractMetrics() {
 		if !shown[m.Namespace+" "+m.Name] {
 			t.Errorf("contract metric %s %s is not on the dashboard", m.Namespace, m.Name)
 		}
@@ -201,7 +201,7 @@ func TestMappingsMatchTheirSchedules(t *testing.T) {
 }
 
 func isContractMetric(ns, name string) bool {
-	for _, m := range contractMetrics {
+	for _, m := range contractMetrics() {
 		if m.Namespace == ns && m.Name == name {
 			return true
 		}

@@ -2,6 +2,7 @@ package cfn
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"os"
 	"regexp"
@@ -10,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cpwarden/cpwarden/internal/envnames"
 	"github.com/cpwarden/cpwarden/statemachines"
 	"github.com/cpwarden/cpwarden/workers"
 )
@@ -90,7 +90,7 @@ func TestOneFunctionPerHandler(t *testing.T) {
 			vars = append(vars, k)
 		}
 		var want []string
-		for _, v := range envnames.For(h) {
+		for _, v := range workers.EnvOf(h) {
 			want = append(want, string(v))
 		}
 		sort.Strings(vars)
@@ -106,8 +106,11 @@ func TestOneFunctionPerHandler(t *testing.T) {
 			t.Errorf("%s: function does not log to its own log group", h)
 		}
 		_, vpc := p["VpcConfig"]
-		if vpc != inVPC[h] {
-			t.Errorf("%s: VpcConfig present = %v, want %v", h, vpc, inVPC[h])
+		if vpc != spec(h).InVPC {
+			t.Errorf("%s: VpcConfig present = %v, want %v (its spec)", h, vpc, spec(h).InVPC)
+		}
+		if got, want := p["MemorySize"], float64(cmp.Or(spec(h).MemoryMiB, defaultMemoryMiB)); got != want {
+			t.Errorf("%s: MemorySize %v, want %v (its spec)", h, got, want)
 		}
 	}
 }

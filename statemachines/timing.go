@@ -20,29 +20,14 @@ type Timing struct {
 // invoke round trip and a cold start's init.
 const taskMargin = 5
 
-var timings = map[workers.Handler]int{
-	// Drain budgets each call from the Lambda's remaining time and stops
-	// in time to report Drain.Incomplete with the pods left.
-	workers.Drain:              120,
-	workers.RemoveMember:       60,
-	workers.CompleteLifecycle:  15,
-	workers.LifecycleHeartbeat: 15,
-	// Backup and verify stream a whole etcd database through S3.
-	workers.Backup:          900,
-	workers.VerifyBackup:    900,
-	workers.PruneBackups:    300,
-	workers.HealthProbe:     20,
-	workers.TriggerRecovery: 20,
-	workers.ReportRecovered: 20,
-}
-
-// TimingOf returns h's timing; the zero Timing for an unknown handler.
+// TimingOf returns h's timing, from its spec (workers.Spec.TimeoutSeconds);
+// the zero Timing for an unknown handler.
 func TimingOf(h workers.Handler) Timing {
-	s, ok := timings[h]
+	spec, ok := workers.SpecOf(h)
 	if !ok {
 		return Timing{}
 	}
-	return Timing{LambdaTimeoutSeconds: s, TaskTimeoutSeconds: s + taskMargin}
+	return Timing{LambdaTimeoutSeconds: spec.TimeoutSeconds, TaskTimeoutSeconds: spec.TimeoutSeconds + taskMargin}
 }
 
 // RetryRule is one Retry entry of a Task state.

@@ -1,7 +1,8 @@
-// Package workers names the Lambda handlers cpwarden deploys. The names are
-// the single source for the bootstrap (which picks a worker from _HANDLER),
-// the state machines (which name the function each Task invokes) and the
-// CloudFormation template (one function per handler).
+// Package workers names the Lambda handlers cpwarden deploys and holds one
+// spec per handler (spec.go): the single source for the function core (which
+// picks a worker from _HANDLER and reads the variables the spec lists), the
+// state machines (which name the function each Task invokes, with its
+// timeout) and the CloudFormation template (one function per handler).
 package workers
 
 // Handler is the name of one Lambda entry point: the function's Handler
@@ -28,11 +29,15 @@ const (
 // named Backup would emit BackupSuccess for every upload, while the contract's
 // BackupSuccess means uploaded and verified, which only verify-backup knows.
 
-// All lists every handler in a stable order.
-var All = []Handler{
-	Drain, RemoveMember, CompleteLifecycle, LifecycleHeartbeat,
-	Backup, VerifyBackup, PruneBackups,
-	HealthProbe, TriggerRecovery, ReportRecovered,
+// All lists every handler in a stable order: the order of the spec table.
+var All = handlers()
+
+func handlers() []Handler {
+	out := make([]Handler, len(specs))
+	for i, s := range specs {
+		out[i] = s.Handler
+	}
+	return out
 }
 
 // Step is the handler's name in PascalCase, the prefix of its step metrics:
@@ -55,24 +60,15 @@ func (h Handler) Step() string {
 	return string(out)
 }
 
-// Namespace is the CloudWatch namespace of the handler's metrics (docs/contracts.md).
+// Namespace is the CloudWatch namespace of the handler's metrics
+// (docs/contracts.md); "" for an unknown handler.
 func (h Handler) Namespace() string {
-	switch h {
-	case Backup, VerifyBackup, PruneBackups:
-		return "K8sCluster/EtcdBackup"
-	case HealthProbe, TriggerRecovery, ReportRecovered:
-		return "K8sCluster/Health"
-	default:
-		return "K8sCluster/EtcdLifecycle"
-	}
+	s, _ := SpecOf(h)
+	return s.Namespace
 }
 
 // Valid reports whether h names a deployed handler.
 func (h Handler) Valid() bool {
-	for _, k := range All {
-		if k == h {
-			return true
-		}
-	}
-	return false
+	_, ok := SpecOf(h)
+	return ok
 }

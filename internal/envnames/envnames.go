@@ -1,10 +1,9 @@
 // Package envnames names the environment variables the CloudFormation
-// template sets on each Lambda function and the bootstrap reads at init. It is
-// the one place both sides take the names from, so a renamed variable breaks
-// the build instead of a deployment.
+// template sets on the Lambda functions and the function core reads at init.
+// It is the one place both sides take the names from, so a renamed variable
+// breaks the build instead of a deployment. Which function gets which
+// variables is in each handler's spec (workers.Spec.Env).
 package envnames
-
-import "github.com/cpwarden/cpwarden/workers"
 
 // Var is the name of one environment variable.
 type Var string
@@ -89,47 +88,3 @@ const (
 
 // Local lists the local-only variables.
 var Local = []Var{LocalS3PathStyle, LocalInstanceEndpoints}
-
-var (
-	etcd   = []Var{ControlPlaneASG, EtcdTLSSecretARN, EtcdEndpoints, EtcdClientPort}
-	backup = []Var{BackupBucket, BackupPrefix}
-)
-
-// For returns the variables the template sets on handler h's function, in a
-// stable order: what its bootstrap may read, and nothing it must not know.
-// Unknown handlers get nil.
-func For(h workers.Handler) []Var {
-	common := []Var{ClusterName, LogLevel}
-	switch h {
-	case workers.Drain:
-		return join(common, []Var{KubeSecretARN})
-	case workers.RemoveMember:
-		return join(common, etcd)
-	case workers.CompleteLifecycle, workers.LifecycleHeartbeat:
-		return common
-	case workers.ReportRecovered:
-		// The health worker's configuration names the group for every call.
-		return join(common, []Var{ControlPlaneASG})
-	case workers.Backup:
-		return join(common, etcd, backup)
-	case workers.VerifyBackup:
-		return join(common, backup)
-	case workers.PruneBackups:
-		return join(common, backup, []Var{RetentionKeepLast, RetentionHourlyHours, RetentionDailyDays, RetentionWeeklyWeeks})
-	case workers.HealthProbe:
-		return join(common, etcd, []Var{KubeSecretARN}, backup, []Var{RecoveryThreshold, RecoveryCooldownSeconds})
-	case workers.TriggerRecovery:
-		// It checks the threshold again against Parameter Store, so it
-		// must know the same threshold as the probe.
-		return join(common, []Var{ControlPlaneASG}, backup, []Var{RecoveryThreshold, RecoveryCooldownSeconds})
-	}
-	return nil
-}
-
-func join(parts ...[]Var) []Var {
-	var out []Var
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}

@@ -28,6 +28,8 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/faults"
+	"github.com/cpwarden/cpwarden/internal/function"
+	"github.com/cpwarden/cpwarden/internal/function/functiontest"
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
 	"github.com/cpwarden/cpwarden/internal/sandbox/moto"
 	"github.com/cpwarden/cpwarden/internal/sandbox/rie"
@@ -89,21 +91,8 @@ func bootstrapBinary(t *testing.T) string {
 	return binPath
 }
 
-// awsEnv points the SDK at emulators, with fake credentials; no shared
-// config file, so a developer's profile cannot interfere.
-func awsEnv(endpoint string) map[string]string {
-	return map[string]string{
-		"AWS_REGION":                  moto.Region,
-		"AWS_ACCESS_KEY_ID":           "testing",
-		"AWS_SECRET_ACCESS_KEY":       "testing",
-		"AWS_ENDPOINT_URL":            endpoint,
-		"AWS_CONFIG_FILE":             "/nonexistent",
-		"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-		// Lambda sets no CA bundle; a machine's (behind a TLS proxy) would
-		// cost every setup a parse of hundreds of certificates.
-		"AWS_CA_BUNDLE": "",
-	}
-}
+// awsEnv points the SDK at emulators (moto.ClientEnv).
+func awsEnv(endpoint string) map[string]string { return moto.ClientEnv(endpoint) }
 
 func envList(m map[string]string) []string {
 	var out []string
@@ -119,7 +108,7 @@ func envList(m map[string]string) []string {
 func TestInitFailsNamingTheVariable(t *testing.T) {
 	bin := bootstrapBinary(t)
 	base := func(h workers.Handler) map[string]string {
-		env := validEnv(h)
+		env := functiontest.ValidEnv(h)
 		for k, v := range awsEnv("http://127.0.0.1:1") {
 			env[k] = v
 		}
@@ -173,23 +162,23 @@ func TestInitErrorReachesTheInvokerUnderRIE(t *testing.T) {
 		wantType string
 		wantMsg  string
 	}{
-		{"unknown handler", "backup", nil, handlerNotFoundType, `_HANDLER: "backup" is not a cpwarden handler`},
-		{"malformed retention", workers.PruneBackups, map[string]string{"RETENTION_KEEP_LAST": "x"}, initErrorType, `RETENTION_KEEP_LAST: "x" is not an integer`},
-		{"missing secret", workers.RemoveMember, map[string]string{"ETCD_TLS_SECRET_ARN": ""}, initErrorType, "ETCD_TLS_SECRET_ARN: required"},
+		{"unknown handler", "backup", nil, function.HandlerNotFoundType, `_HANDLER: "backup" is not a cpwarden handler`},
+		{"malformed retention", workers.PruneBackups, map[string]string{"RETENTION_KEEP_LAST": "x"}, function.InitErrorType, `RETENTION_KEEP_LAST: "x" is not an integer`},
+		{"missing secret", workers.RemoveMember, map[string]string{"ETCD_TLS_SECRET_ARN": ""}, function.InitErrorType, "ETCD_TLS_SECRET_ARN: required"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			env := awsEnv("http://127.0.0.1:1")
 			h := c.handler
 			if h.Valid() {
-				for k, v := range validEnv(h) {
+				for k, v := range functiontest.ValidEnv(h) {
 					env[k] = v
 				}
 			}
 			for k, v := range c.set {
 				env[k] = v
 			}
-			delete(env, handlerVar)
+			delete(env, function.HandlerVar)
 			var out syncBuffer
 			f := rie.StartT(t, rie.Options{Bootstrap: bin, Handler: string(h), Env: env, Output: &out})
 			_, err := f.Invoke(t.Context(), []byte(`{}`))
@@ -294,7 +283,7 @@ func newControlPlane(t *testing.T) *controlPlane {
 	}
 	t.Cleanup(cp.etcd.Close)
 
-	value, _ := json.Marshal(etcdSecret{
+	value, _ := json.Marshal(function.EtcdSecret{
 		Cert: string(cp.etcd.ClientCert.CertPEM),
 		Key:  string(cp.etcd.ClientCert.KeyPEM),
 		CA:   string(cp.etcd.CA.CertPEM),

@@ -165,7 +165,7 @@ func (o *Output) Take() []byte {
 // the settings: the ones the template sets on it, and the local ones.
 func handlerEnv(settings map[envnames.Var]string, h workers.Handler) map[string]string {
 	env := map[string]string{}
-	for _, v := range append(envnames.For(h), envnames.Local...) {
+	for _, v := range append(workers.EnvOf(h), envnames.Local...) {
 		if val, ok := settings[v]; ok {
 			env[string(v)] = val
 		}

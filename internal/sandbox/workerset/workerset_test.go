@@ -13,6 +13,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/envnames"
 	"github.com/cpwarden/cpwarden/internal/faults"
+	"github.com/cpwarden/cpwarden/internal/function"
 	"github.com/cpwarden/cpwarden/statemachines"
 	"github.com/cpwarden/cpwarden/workers"
 )
@@ -49,7 +50,7 @@ func TestHandlerEnvHoldsWhatTheTemplateSetsAndTheLocalVariables(t *testing.T) {
 	}
 	for _, h := range workers.All {
 		env := handlerEnv(settings, h)
-		want := append(envnames.For(h), envnames.Local...)
+		want := append(workers.EnvOf(h), envnames.Local...)
 		if len(env) != len(want) {
 			t.Errorf("%s gets %d variables, want %d", h, len(env), len(want))
 		}
@@ -86,9 +87,13 @@ func TestInProcessFunctionsFailAsTheLambdaBinaryDoes(t *testing.T) {
 		}, `{"Wait":1}`, timedOut},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &registrar{fns: asl.NewFunctions(), cluster: "c1", out: NewOutput(nil), log: slog.New(slog.DiscardHandler),
+			r := &registrar{fns: asl.NewFunctions(), out: NewOutput(nil),
 				cfg: Config{Timeout: func(workers.Handler) time.Duration { return 50 * time.Millisecond }}}
-			register(r, workers.Drain, tc.fn)
+			env := map[string]string{"AWS_LAMBDA_FUNCTION_NAME": FunctionName(workers.Drain)}
+			register(r, workers.Drain, function.Bind("c1", workers.Drain, function.Options{
+				Log:       slog.New(slog.DiscardHandler),
+				Container: emf.NewContainerFromEnv(func(k string) string { return env[k] }),
+			}, tc.fn))
 			sm, err := asl.Parse([]byte(`{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"` + statemachines.LocalResource(workers.Drain) + `","End":true}}}`))
 			if err != nil {
 				t.Fatal(err)

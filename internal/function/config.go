@@ -1,4 +1,4 @@
-package main
+package function
 
 import (
 	"errors"
@@ -17,13 +17,13 @@ import (
 	"github.com/cpwarden/cpwarden/workers/backup"
 )
 
-// handlerVar is the variable Lambda sets to the function's Handler setting.
-const handlerVar = "_HANDLER"
+// HandlerVar is the variable Lambda sets to the function's Handler setting.
+const HandlerVar = "_HANDLER"
 
-// config is everything the bootstrap reads from the environment, parsed and
+// Config is everything a function reads from the environment, parsed and
 // checked. Each handler reads only the variables the template sets on its
-// function (envnames.For) and the local-only ones that apply to it.
-type config struct {
+// function (workers.Spec.Env) and the local-only ones that apply to it.
+type Config struct {
 	Handler  workers.Handler
 	Cluster  string
 	LogLevel slog.Level
@@ -46,15 +46,15 @@ type config struct {
 	InstanceEndpoints map[string]*url.URL
 }
 
-// configError is one variable's problem. Its message starts with the
+// ConfigError is one variable's problem. Its message starts with the
 // variable's name, so an operator reading the init failure knows which
 // setting of which function to fix.
-type configError struct {
+type ConfigError struct {
 	Var    string
 	Reason string
 }
 
-func (e *configError) Error() string { return e.Var + ": " + e.Reason }
+func (e *ConfigError) Error() string { return e.Var + ": " + e.Reason }
 
 // Defaults of the optional settings, the template's defaults where it has
 // one: a function run by hand, without every variable, behaves like the
@@ -74,27 +74,27 @@ func defaultRetention() backup.Retention {
 // stricter, so every deployed name passes.
 var clusterNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-// loadConfig reads and checks the environment of one function. It reports
+// LoadConfig reads and checks the environment of one function. It reports
 // every problem at once, one line each, each naming its variable.
-func loadConfig(getenv func(string) string) (config, error) {
-	cfg := config{
+func LoadConfig(getenv func(string) string) (Config, error) {
+	cfg := Config{
 		LogLevel:          slog.LevelInfo,
 		EtcdClientPort:    defaultEtcdClientPort,
 		Retention:         defaultRetention(),
 		RecoveryThreshold: defaultRecoveryThreshold,
 		RecoveryCooldown:  defaultRecoveryCooldown,
 	}
-	h := workers.Handler(strings.TrimSpace(getenv(handlerVar)))
+	h := workers.Handler(strings.TrimSpace(getenv(HandlerVar)))
 	if !h.Valid() {
-		return cfg, &handlerError{got: string(h)}
+		return cfg, &HandlerError{got: string(h)}
 	}
 	cfg.Handler = h
 
 	var errs []error
 	fail := func(v envnames.Var, format string, args ...any) {
-		errs = append(errs, &configError{Var: string(v), Reason: fmt.Sprintf(format, args...)})
+		errs = append(errs, &ConfigError{Var: string(v), Reason: fmt.Sprintf(format, args...)})
 	}
-	vars := envnames.For(h)
+	vars := workers.EnvOf(h)
 	for _, v := range vars {
 		raw := strings.TrimSpace(getenv(string(v)))
 		switch v {
@@ -205,7 +205,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 func hasErrorFor(errs []error, v envnames.Var) bool {
 	for _, err := range errs {
-		var ce *configError
+		var ce *ConfigError
 		if errors.As(err, &ce) && ce.Var == string(v) {
 			return true
 		}
@@ -213,19 +213,19 @@ func hasErrorFor(errs []error, v envnames.Var) bool {
 	return false
 }
 
-// handlerError is an unknown or missing _HANDLER.
-type handlerError struct{ got string }
+// HandlerError is an unknown or missing _HANDLER.
+type HandlerError struct{ got string }
 
-func (e *handlerError) Error() string {
+func (e *HandlerError) Error() string {
 	names := make([]string, len(workers.All))
 	for i, h := range workers.All {
 		names[i] = string(h)
 	}
 	valid := strings.Join(names, ", ")
 	if e.got == "" {
-		return handlerVar + ": required (the function's Handler setting; one of " + valid + ")"
+		return HandlerVar + ": required (the function's Handler setting; one of " + valid + ")"
 	}
-	return fmt.Sprintf("%s: %q is not a cpwarden handler (valid: %s)", handlerVar, e.got, valid)
+	return fmt.Sprintf("%s: %q is not a cpwarden handler (valid: %s)", HandlerVar, e.got, valid)
 }
 
 func intIn(raw string, lo, hi int) (int, error) {

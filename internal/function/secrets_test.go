@@ -1,4 +1,4 @@
-package main
+package function
 
 import (
 	"context"
@@ -27,17 +27,17 @@ func TestParseEtcdTLS(t *testing.T) {
 	}
 	other, _ := pki.NewCA()
 	otherClient, _ := other.Issue(pki.Client, "someone")
-	good := etcdSecret{Cert: string(client.CertPEM), Key: string(client.KeyPEM), CA: string(ca.CertPEM)}
-	js := func(s etcdSecret) string { b, _ := json.Marshal(s); return string(b) }
-	with := func(f func(*etcdSecret)) string { s := good; f(&s); return js(s) }
+	good := EtcdSecret{Cert: string(client.CertPEM), Key: string(client.KeyPEM), CA: string(ca.CertPEM)}
+	js := func(s EtcdSecret) string { b, _ := json.Marshal(s); return string(b) }
+	with := func(f func(*EtcdSecret)) string { s := good; f(&s); return js(s) }
 
 	cases := []struct {
 		name, value, want string
 	}{
 		{"not JSON", "cert: x", "the secret is not a JSON object with cert, key and ca"},
 		{"missing fields", `{"cert":"x"}`, "the secret has no key, ca"},
-		{"key of another certificate", with(func(s *etcdSecret) { s.Key = string(otherClient.KeyPEM) }), "the secret's cert and key are not a PEM certificate and its key"},
-		{"ca not PEM", with(func(s *etcdSecret) { s.CA = "LS0tLS1CRUdJTg==" }), "the secret's ca holds no PEM certificate"},
+		{"key of another certificate", with(func(s *EtcdSecret) { s.Key = string(otherClient.KeyPEM) }), "the secret's cert and key are not a PEM certificate and its key"},
+		{"ca not PEM", with(func(s *EtcdSecret) { s.CA = "LS0tLS1CRUdJTg==" }), "the secret's ca holds no PEM certificate"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

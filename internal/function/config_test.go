@@ -1,4 +1,4 @@
-package main
+package function
 
 import (
 	"errors"
@@ -9,36 +9,13 @@ import (
 	"time"
 
 	"github.com/cpwarden/cpwarden/internal/envnames"
+	"github.com/cpwarden/cpwarden/internal/function/functiontest"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/backup"
 )
 
-// validEnv is a complete, valid environment for handler h: every variable
-// the template sets on its function.
-func validEnv(h workers.Handler) map[string]string {
-	all := map[envnames.Var]string{
-		envnames.ClusterName:             "prod-1",
-		envnames.LogLevel:                "info",
-		envnames.ControlPlaneASG:         "prod-1-control-plane",
-		envnames.EtcdTLSSecretARN:        "arn:aws:secretsmanager:us-east-1:123456789012:secret:etcd-AbCdEf",
-		envnames.EtcdEndpoints:           "",
-		envnames.EtcdClientPort:          "2379",
-		envnames.KubeSecretARN:           "arn:aws:secretsmanager:us-east-1:123456789012:secret:kube-AbCdEf",
-		envnames.BackupBucket:            "prod-1-etcd-backups",
-		envnames.BackupPrefix:            "backups/",
-		envnames.RetentionKeepLast:       "24",
-		envnames.RetentionHourlyHours:    "24",
-		envnames.RetentionDailyDays:      "7",
-		envnames.RetentionWeeklyWeeks:    "8",
-		envnames.RecoveryThreshold:       "5",
-		envnames.RecoveryCooldownSeconds: "3600",
-	}
-	env := map[string]string{handlerVar: string(h)}
-	for _, v := range envnames.For(h) {
-		env[string(v)] = all[v]
-	}
-	return env
-}
+// validEnv is a complete, valid environment for handler h.
+func validEnv(h workers.Handler) map[string]string { return functiontest.ValidEnv(h) }
 
 func getenv(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
@@ -47,7 +24,7 @@ func getenv(env map[string]string) func(string) string {
 func TestEveryHandlerLoadsItsTemplateEnvironment(t *testing.T) {
 	for _, h := range workers.All {
 		t.Run(string(h), func(t *testing.T) {
-			cfg, err := loadConfig(getenv(validEnv(h)))
+			cfg, err := LoadConfig(getenv(validEnv(h)))
 			if err != nil {
 				t.Fatalf("valid environment refused: %v", err)
 			}
@@ -65,12 +42,12 @@ func TestConfigReadsOnlyTheTemplateVariables(t *testing.T) {
 	for _, h := range workers.All {
 		env := validEnv(h)
 		read := map[string]bool{}
-		_, err := loadConfig(func(k string) string { read[k] = true; return env[k] })
+		_, err := LoadConfig(func(k string) string { read[k] = true; return env[k] })
 		if err != nil {
 			t.Fatalf("%s: %v", h, err)
 		}
-		allowed := map[string]bool{handlerVar: true}
-		for _, v := range envnames.For(h) {
+		allowed := map[string]bool{HandlerVar: true}
+		for _, v := range workers.EnvOf(h) {
 			allowed[string(v)] = true
 		}
 		for _, v := range envnames.Local {
@@ -81,7 +58,7 @@ func TestConfigReadsOnlyTheTemplateVariables(t *testing.T) {
 				t.Errorf("%s reads %s, which the template does not set on it", h, k)
 			}
 		}
-		for _, v := range envnames.For(h) {
+		for _, v := range workers.EnvOf(h) {
 			if !read[string(v)] {
 				t.Errorf("%s ignores %s, which the template sets on it", h, v)
 			}
@@ -93,7 +70,7 @@ func TestVariablesOfOtherFunctionsAreIgnored(t *testing.T) {
 	env := validEnv(workers.Drain)
 	env[string(envnames.BackupPrefix)] = "no-slash"
 	env[string(envnames.RetentionKeepLast)] = "x"
-	if _, err := loadConfig(getenv(env)); err != nil {
+	if _, err := LoadConfig(getenv(env)); err != nil {
 		t.Fatalf("drain failed on variables it does not use: %v", err)
 	}
 }
@@ -105,8 +82,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		set     map[string]string // "" deletes
 		want    string            // the whole line for that variable
 	}{
-		{"handler missing", "", map[string]string{handlerVar: ""}, `_HANDLER: required (the function's Handler setting; one of ` + handlerList() + `)`},
-		{"handler unknown", "", map[string]string{handlerVar: "backups"}, `_HANDLER: "backups" is not a cpwarden handler (valid: ` + handlerList() + `)`},
+		{"handler missing", "", map[string]string{HandlerVar: ""}, `_HANDLER: required (the function's Handler setting; one of ` + handlerList() + `)`},
+		{"handler unknown", "", map[string]string{HandlerVar: "backups"}, `_HANDLER: "backups" is not a cpwarden handler (valid: ` + handlerList() + `)`},
 		{"cluster missing", workers.CompleteLifecycle, map[string]string{"CLUSTER_NAME": ""}, `CLUSTER_NAME: required`},
 		{"cluster malformed", workers.Backup, map[string]string{"CLUSTER_NAME": "prod/1"}, `CLUSTER_NAME: "prod/1" is not a cluster name (1-128 letters, digits, '.', '_' or '-', starting with a letter or digit)`},
 		{"log level unknown", workers.Drain, map[string]string{"LOG_LEVEL": "verbose"}, `LOG_LEVEL: "verbose" is not one of debug, info, warn, error`},
@@ -154,7 +131,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			}
 			env := validEnv(h)
 			maps.Copy(env, c.set)
-			_, err := loadConfig(getenv(env))
+			_, err := LoadConfig(getenv(env))
 			if err == nil {
 				t.Fatalf("no error, want %q", c.want)
 			}
@@ -182,11 +159,11 @@ func TestAllConfigErrorsAreReportedAtOnce(t *testing.T) {
 	env["CLUSTER_NAME"] = ""
 	env["ETCD_CLIENT_PORT"] = "port"
 	env["RECOVERY_THRESHOLD"] = "0"
-	_, err := loadConfig(getenv(env))
+	_, err := LoadConfig(getenv(env))
 	if err == nil {
 		t.Fatal("no error")
 	}
-	var ce *configError
+	var ce *ConfigError
 	if !errors.As(err, &ce) {
 		t.Fatalf("%T holds no config error", err)
 	}
@@ -210,7 +187,7 @@ func TestConfigValuesAndDefaults(t *testing.T) {
 			"CPWARDEN_LOCAL_S3_PATH_STYLE":      "true",
 			"CPWARDEN_LOCAL_INSTANCE_ENDPOINTS": "i-0a=https://127.0.0.2:40001, i-0b=https://127.0.0.3:40002",
 		})
-		cfg, err := loadConfig(getenv(env))
+		cfg, err := LoadConfig(getenv(env))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,17 +203,17 @@ func TestConfigValuesAndDefaults(t *testing.T) {
 		}
 	})
 	t.Run("defaults are the template's", func(t *testing.T) {
-		env := map[string]string{handlerVar: string(workers.PruneBackups), "CLUSTER_NAME": "c", "BACKUP_BUCKET": "b"}
-		cfg, err := loadConfig(getenv(env))
+		env := map[string]string{HandlerVar: string(workers.PruneBackups), "CLUSTER_NAME": "c", "BACKUP_BUCKET": "b"}
+		cfg, err := LoadConfig(getenv(env))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if cfg.Retention != (backup.Retention{Newest: 24, Hourly: 24, Daily: 7, Weekly: 8}) || cfg.Prefix != "" {
 			t.Fatalf("retention %+v prefix %q", cfg.Retention, cfg.Prefix)
 		}
-		env = map[string]string{handlerVar: string(workers.HealthProbe), "CLUSTER_NAME": "c", "BACKUP_BUCKET": "b",
+		env = map[string]string{HandlerVar: string(workers.HealthProbe), "CLUSTER_NAME": "c", "BACKUP_BUCKET": "b",
 			"CONTROL_PLANE_ASG": "g", "ETCD_TLS_SECRET_ARN": "e", "KUBE_SECRET_ARN": "k"}
-		cfg, err = loadConfig(getenv(env))
+		cfg, err = LoadConfig(getenv(env))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +225,7 @@ func TestConfigValuesAndDefaults(t *testing.T) {
 		env := validEnv(workers.CompleteLifecycle)
 		env["CPWARDEN_LOCAL_S3_PATH_STYLE"] = "not a bool"
 		env["CPWARDEN_LOCAL_INSTANCE_ENDPOINTS"] = "garbage"
-		if _, err := loadConfig(getenv(env)); err != nil {
+		if _, err := LoadConfig(getenv(env)); err != nil {
 			t.Fatalf("complete-lifecycle uses neither S3 nor etcd, yet: %v", err)
 		}
 	})

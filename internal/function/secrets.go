@@ -1,4 +1,4 @@
-package main
+package function
 
 import (
 	"context"
@@ -19,10 +19,10 @@ import (
 	"github.com/cpwarden/cpwarden/workers/drain/kubecreds"
 )
 
-// etcdSecret is the JSON value of the etcd TLS secret (envnames
+// EtcdSecret is the JSON value of the etcd TLS secret (envnames
 // ETCD_TLS_SECRET_ARN): the client certificate, its key and the CA that
 // signed the members' certificates, all PEM.
-type etcdSecret struct {
+type EtcdSecret struct {
 	Cert string `json:"cert"`
 	Key  string `json:"key"`
 	CA   string `json:"ca"`
@@ -45,7 +45,7 @@ func loadEtcdTLS(ctx context.Context, sm kubecreds.SecretsManager, id string) (*
 }
 
 func parseEtcdTLS(value []byte) (*tls.Config, error) {
-	var s etcdSecret
+	var s EtcdSecret
 	if err := json.Unmarshal(value, &s); err != nil {
 		return nil, faults.New(faults.InputInvalid, "the secret is not a JSON object with cert, key and ca: %v", err)
 	}

@@ -1,4 +1,4 @@
-package main
+package function
 
 import (
 	"context"
@@ -12,16 +12,16 @@ import (
 // Error types of a failed init, as the invoker sees them. They are Lambda's
 // own names for the two cases.
 const (
-	initErrorType       = "Runtime.InitError"
-	handlerNotFoundType = "Runtime.HandlerNotFound"
+	InitErrorType       = "Runtime.InitError"
+	HandlerNotFoundType = "Runtime.HandlerNotFound"
 )
 
 // initErrorDocument is the error document of a failed init.
 func initErrorDocument(err error) (errorType string, doc []byte) {
-	errorType = initErrorType
-	var he *handlerError
+	errorType = InitErrorType
+	var he *HandlerError
 	if errors.As(err, &he) {
-		errorType = handlerNotFoundType
+		errorType = HandlerNotFoundType
 	}
 	doc, _ = json.Marshal(struct {
 		Message string `json:"errorMessage"`
@@ -30,11 +30,11 @@ func initErrorDocument(err error) (errorType string, doc []byte) {
 	return errorType, doc
 }
 
-// reportInitError tells the Runtime API why the init failed, as a runtime
+// ReportInitError tells the Runtime API why the init failed, as a runtime
 // should (POST /runtime/init/error): the invocation that waited for the
 // init then fails with this message instead of a bare "Runtime.ExitError".
 // It is best effort: the exit status and stderr say it anyway.
-func reportInitError(runtimeAPI string, err error) {
+func ReportInitError(runtimeAPI string, err error) {
 	if runtimeAPI == "" {
 		return // not under Lambda (a run by hand)
 	}

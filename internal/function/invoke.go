@@ -1,12 +1,15 @@
-package main
+package function
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"runtime/debug"
+	"slices"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambda/messages"
@@ -21,6 +24,48 @@ type invoker func(ctx context.Context, payload []byte) ([]byte, error)
 
 func (f invoker) Invoke(ctx context.Context, payload []byte) ([]byte, error) { return f(ctx, payload) }
 
+// binder is what every handler of a function shares: its logger, its EMF
+// options, where its documents go.
+type binder struct {
+	log     *slog.Logger
+	steps   []emf.StepOption
+	metrics io.Writer
+}
+
+func newBinder(cluster string, o Options) binder {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	container := o.Container
+	if container == nil {
+		container = emf.NewContainer()
+	}
+	return binder{log: log, metrics: o.Metrics, steps: []emf.StepOption{
+		emf.WithDimension("ClusterName", cluster),
+		emf.WithContainer(container),
+		emf.WithSlog(log),
+	}}
+}
+
+// Bind makes fn handler h's Lambda handler exactly as Build does for the
+// real workers (decoding, EMF step, error naming, panics), for cluster: a
+// runner's tests use it to check their handling of what a handler returns.
+func Bind[In, Out any](cluster string, h workers.Handler, o Options, fn func(context.Context, In) (Out, error)) lambda.Handler {
+	return bind(newBinder(cluster, o), h, fn)
+}
+
+type metricsKey struct{}
+
+// WithMetricsWriter makes the invocation run with ctx print its EMF
+// documents to w instead of Options.Metrics. A local runner uses it to hold
+// an invocation's documents until the invocation ends, so that it can drop
+// those of one that ran past its timeout: Lambda stops such a function
+// before it prints anything more.
+func WithMetricsWriter(ctx context.Context, w io.Writer) context.Context {
+	return context.WithValue(ctx, metricsKey{}, w)
+}
+
 // bind turns a worker function into the function's Lambda handler:
 //
 //   - the payload is decoded inside the step, so malformed input is an
@@ -31,7 +76,8 @@ func (f invoker) Invoke(ctx context.Context, payload []byte) ([]byte, error) { r
 //     type's name, "Error"), converted here and nowhere else;
 //   - a panic is reported as Worker.Internal and ends the process, as
 //     aws-lambda-go does with panics, since its state is now unknown.
-func bind[In, Out any](h workers.Handler, log *slog.Logger, opts []emf.StepOption, fn func(context.Context, In) (Out, error)) lambda.Handler {
+func bind[In, Out any](b binder, h workers.Handler, fn func(context.Context, In) (Out, error)) lambda.Handler {
+	log := b.log
 	decoded := func(ctx context.Context, payload []byte) (Out, error) {
 		var in In
 		if err := decode(payload, &in); err != nil {
@@ -40,8 +86,19 @@ func bind[In, Out any](h workers.Handler, log *slog.Logger, opts []emf.StepOptio
 		}
 		return fn(ctx, in)
 	}
-	step := emf.Step(h.Step(), h.Namespace(), decoded, opts...)
+	stepTo := func(w io.Writer) func(context.Context, []byte) (Out, error) {
+		return emf.Step(h.Step(), h.Namespace(), decoded, append(slices.Clip(b.steps), emf.WithWriter(w))...)
+	}
+	metrics := b.metrics
+	if metrics == nil {
+		metrics = os.Stdout
+	}
+	defaultStep := stepTo(metrics)
 	return invoker(func(ctx context.Context, payload []byte) (resp []byte, err error) {
+		step := defaultStep
+		if w, ok := ctx.Value(metricsKey{}).(io.Writer); ok {
+			step = stepTo(w)
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				log.ErrorContext(ctx, "worker panicked", "handler", h, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))

@@ -1,4 +1,4 @@
-package main
+package function
 
 import (
 	"context"
@@ -30,10 +30,11 @@ import (
 	"github.com/cpwarden/cpwarden/workers/member"
 )
 
-// process is what the bootstrap takes from the process it runs in.
-type process struct {
-	// Getenv reads the function's environment (os.Getenv in main). The AWS
-	// SDK reads its own AWS_* variables from the process environment.
+// Process is what a Lambda function takes from the process it runs in.
+type Process struct {
+	// Getenv reads the function's environment (os.Getenv in the bootstrap).
+	// The AWS SDK reads its own AWS_* variables from the process
+	// environment.
 	Getenv func(string) string
 	// Stdout receives the EMF documents: Lambda ships stdout to CloudWatch
 	// Logs, which turns them into metrics.
@@ -42,68 +43,99 @@ type process struct {
 	Stderr io.Writer
 }
 
-// function is a configured Lambda function, ready for lambda.Start.
-type function struct {
-	Config  config
+// Function is a configured Lambda function, ready for lambda.Start.
+type Function struct {
+	Config  Config
 	Log     *slog.Logger
 	Handler lambda.Handler
 }
 
-// setup is the bootstrap's init: it reads and checks the configuration,
-// builds the AWS clients and the worker the handler names. A configuration
-// error names its variable. Secrets are read later, at the first invocation
-// (see lazy).
-func setup(ctx context.Context, p process) (*function, error) {
-	cfg, err := loadConfig(p.Getenv)
+// Setup is the Lambda init of the bootstrap: it reads and checks the
+// configuration, loads the AWS SDK configuration and builds the handler the
+// configuration names. A configuration error names its variable. Secrets
+// are read later, at the first invocation (see lazy).
+func Setup(ctx context.Context, p Process) (*Function, error) {
+	cfg, err := LoadConfig(p.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	// The workers name the cluster in their own records; the handler says
-	// which function of the stack logged.
-	log := slog.New(slog.NewJSONHandler(p.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).
-		With("handler", string(cfg.Handler))
-	ac, err := loadAWS(ctx)
+	log := NewLogger(p.Stderr, cfg)
+	ac, err := LoadAWS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	steps := []emf.StepOption{
-		emf.WithDimension("ClusterName", cfg.Cluster),
+	h, err := Build(cfg, Options{
+		AWS: ac, Log: log, Metrics: p.Stdout,
 		// One container for the process: ColdStart is reported once.
-		emf.WithContainer(emf.NewContainerFromEnv(p.Getenv)),
-		emf.WithWriter(p.Stdout),
-		emf.WithSlog(log),
-	}
-	h, err := build(cfg, clients{cfg: ac, s3PathStyle: cfg.S3PathStyle}, log, steps)
+		Container: emf.NewContainerFromEnv(p.Getenv),
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &function{Config: cfg, Log: log, Handler: h}, nil
+	return &Function{Config: cfg, Log: log, Handler: h}, nil
 }
 
-// loadAWS loads the SDK configuration the standard way (AWS_REGION, the
+// NewLogger is the JSON logger of a deployed function at its configured
+// level. The workers name the cluster in their own records; the handler
+// attribute says which function of the stack logged.
+func NewLogger(w io.Writer, cfg Config) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel})).
+		With("handler", string(cfg.Handler))
+}
+
+// LoadAWS loads the SDK configuration the standard way (AWS_REGION, the
 // credentials Lambda puts in the environment, AWS_ENDPOINT_URL and
 // AWS_ENDPOINT_URL_<SERVICE> for local runs). The instance metadata
 // service is switched off: Lambda has none, and locally it would be a
 // request to 169.254.169.254.
-func loadAWS(ctx context.Context) (aws.Config, error) {
+func LoadAWS(ctx context.Context) (aws.Config, error) {
 	ac, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled))
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("AWS SDK configuration (AWS_* variables): %w", err)
 	}
 	if ac.Region == "" {
-		return aws.Config{}, &configError{Var: "AWS_REGION", Reason: "required (Lambda sets it; set it for local runs)"}
+		return aws.Config{}, &ConfigError{Var: "AWS_REGION", Reason: "required (Lambda sets it; set it for local runs)"}
 	}
 	return ac, nil
 }
 
+// Options are what Build needs besides the configuration: where the
+// function's clients, logs and metrics go. Every runner of a worker (the
+// Lambda bootstrap, the local in-process runner, cpwarden run --in-process)
+// builds it through Build, so they all run what is deployed.
+type Options struct {
+	// AWS is the SDK configuration of every client (Auto Scaling, EC2, SSM,
+	// Secrets Manager, S3).
+	AWS aws.Config
+	// S3, when its Region is set, replaces AWS for the S3 client: a local
+	// run whose S3 store is not where the other emulated APIs are.
+	S3 aws.Config
+	// Log receives the workers' logs; nil discards them.
+	Log *slog.Logger
+	// Metrics receives the EMF documents; nil means os.Stdout, as in Lambda.
+	// WithMetricsWriter overrides it for one invocation.
+	Metrics io.Writer
+	// Container is the function's execution environment, for the ColdStart
+	// metric; nil means a new one.
+	Container *emf.Container
+}
+
 // clients builds the SDK clients, once per container.
 type clients struct {
-	cfg         aws.Config
+	cfg, s3cfg  aws.Config
 	s3PathStyle bool
 }
 
+func newClients(cfg Config, o Options) clients {
+	c := clients{cfg: o.AWS, s3cfg: o.AWS, s3PathStyle: cfg.S3PathStyle}
+	if o.S3.Region != "" {
+		c.s3cfg = o.S3
+	}
+	return c
+}
+
 func (c clients) s3() *s3.Client {
-	return s3.NewFromConfig(c.cfg, func(o *s3.Options) { o.UsePathStyle = c.s3PathStyle })
+	return s3.NewFromConfig(c.s3cfg, func(o *s3.Options) { o.UsePathStyle = c.s3PathStyle })
 }
 func (c clients) asg() *autoscaling.Client { return autoscaling.NewFromConfig(c.cfg) }
 func (c clients) ec2() *ec2.Client         { return ec2.NewFromConfig(c.cfg) }
@@ -115,7 +147,7 @@ func (c clients) secrets() *secretsmanager.Client {
 // discovery finds the etcd members of the control-plane group. It also
 // resolves an instance ID to the member's address, which remove-member
 // needs whatever the endpoints come from.
-func discovery(cfg config, c clients) *member.ASGDiscovery {
+func discovery(cfg Config, c clients) *member.ASGDiscovery {
 	m := member.ClientPort(cfg.EtcdClientPort)
 	if cfg.InstanceEndpoints != nil {
 		m = func(i member.Instance) (string, string, error) {
@@ -130,15 +162,20 @@ func discovery(cfg config, c clients) *member.ASGDiscovery {
 }
 
 // peers lists the etcd endpoints: the configured ones, else discovery.
-func peers(cfg config, d *member.ASGDiscovery) member.Peers {
+func peers(cfg Config, d *member.ASGDiscovery) member.Peers {
 	if len(cfg.EtcdEndpoints) > 0 {
 		return member.StaticPeers(cfg.EtcdEndpoints)
 	}
 	return d
 }
 
-// build returns the Lambda handler of cfg.Handler.
-func build(cfg config, c clients, log *slog.Logger, steps []emf.StepOption) (lambda.Handler, error) {
+// Build returns the Lambda handler of cfg.Handler: the worker with its real
+// clients, its input decoded and its errors named as Step Functions matches
+// them, wrapped in the EMF step middleware.
+func Build(cfg Config, o Options) (lambda.Handler, error) {
+	b := newBinder(cfg.Cluster, o)
+	log := b.log
+	c := newClients(cfg, o)
 	sm := c.secrets()
 	etcdTLS := func(ctx context.Context) (*tls.Config, error) {
 		t, err := loadEtcdTLS(ctx, sm, cfg.EtcdTLSSecret)
@@ -187,7 +224,7 @@ func build(cfg config, c clients, log *slog.Logger, steps []emf.StepOption) (lam
 			d.Log = log
 			return d, nil
 		})
-		h = bind(cfg.Handler, log, steps, func(ctx context.Context, in drain.In) (drain.Out, error) {
+		h = bind(b, cfg.Handler, func(ctx context.Context, in drain.In) (drain.Out, error) {
 			d, err := w.get(ctx)
 			if err != nil {
 				return drain.Out{}, err
@@ -204,7 +241,7 @@ func build(cfg config, c clients, log *slog.Logger, steps []emf.StepOption) (lam
 			}
 			return member.New(member.Config{Logger: log}, member.Deps{Peers: peers(cfg, d), Dialer: member.TLSDialer{TLS: t}, Resolver: d}), nil
 		})
-		h = bind(cfg.Handler, log, steps, func(ctx context.Context, in member.In) (member.Out, error) {
+		h = bind(b, cfg.Handler, func(ctx context.Context, in member.In) (member.Out, error) {
 			m, err := w.get(ctx)
 			if err != nil {
 				return member.Out{}, err
@@ -216,9 +253,9 @@ func build(cfg config, c clients, log *slog.Logger, steps []emf.StepOption) (lam
 		lw := lifecycle.New(c.asg())
 		lw.Log = log
 		if cfg.Handler == workers.CompleteLifecycle {
-			h = bind(cfg.Handler, log, steps, lw.Complete)
+			h = bind(b, cfg.Handler, lw.Complete)
 		} else {
-			h = bind(cfg.Handler, log, steps, lw.Heartbeat)
+			h = bind(b, cfg.Handler, lw.Heartbeat)
 		}
 
 	case workers.Backup:
@@ -231,7 +268,7 @@ func build(cfg config, c clients, log *slog.Logger, steps []emf.StepOption) (lam
 			}
 			return backup.New(backupConfig, backup.Deps{Peers: peers(cfg, d), Dialer: backup.TLSDialer{TLS: t}, S3: s3c}), nil
 		})
-		h = bind(cfg.Handler, log, steps, func(ctx context.Context, in backup.In) (backup.Out, error) {
+		h = bind(b, cfg.Handler, func(ctx context.Context, in backup.In) (backup.Out, error) {
 			b, err := w.get(ctx)
 			if err != nil {
 				return backup.Out{}, err
@@ -240,10 +277,10 @@ func build(cfg config, c clients, log *slog.Logger, steps []emf.StepOption) (lam
 		})
 
 	case workers.VerifyBackup:
-		h = bind(cfg.Handler, log, steps, backup.New(backupConfig, backup.Deps{S3: c.s3()}).Verify)
+		h = bind(b, cfg.Handler, backup.New(backupConfig, backup.Deps{S3: c.s3()}).Verify)
 
 	case workers.PruneBackups:
-		h = bind(cfg.Handler, log, steps, backup.New(backupConfig, backup.Deps{S3: c.s3()}).Prune)
+		h = bind(b, cfg.Handler, backup.New(backupConfig, backup.Deps{S3: c.s3()}).Prune)
 
 	case workers.HealthProbe:
 		d := discovery(cfg, c)
@@ -268,7 +305,7 @@ func build(cfg config, c clients, log *slog.Logger, steps []emf.StepOption) (lam
 			hw.Log = log
 			return hw, nil
 		})
-		h = bind(cfg.Handler, log, steps, func(ctx context.Context, in health.ProbeIn) (health.ProbeOut, error) {
+		h = bind(b, cfg.Handler, func(ctx context.Context, in health.ProbeIn) (health.ProbeOut, error) {
 			hw, err := w.get(ctx)
 			if err != nil {
 				return health.ProbeOut{}, err
@@ -279,17 +316,17 @@ func build(cfg config, c clients, log *slog.Logger, steps []emf.StepOption) (lam
 	case workers.TriggerRecovery:
 		hw := health.New(healthConfig, health.Deps{SSM: c.ssm(), S3: c.s3()})
 		hw.Log = log
-		h = bind(cfg.Handler, log, steps, hw.TriggerRecovery)
+		h = bind(b, cfg.Handler, hw.TriggerRecovery)
 
 	case workers.ReportRecovered:
 		hw := health.New(healthConfig, health.Deps{SSM: c.ssm()})
 		hw.Log = log
-		h = bind(cfg.Handler, log, steps, hw.ReportRecovered)
+		h = bind(b, cfg.Handler, hw.ReportRecovered)
 
 	default:
-		// loadConfig accepts only the handlers above; a handler added to
+		// LoadConfig accepts only the handlers above; a handler added to
 		// workers.All without a case here fails this package's tests.
-		return nil, &handlerError{got: string(cfg.Handler)}
+		return nil, &HandlerError{got: string(cfg.Handler)}
 	}
 	return h, nil
 }

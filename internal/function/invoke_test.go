@@ -1,4 +1,4 @@
-package main
+package function
 
 import (
 	"bytes"
@@ -47,9 +47,8 @@ func bindTest(out io.Writer) func(ctx context.Context, payload string) ([]byte, 
 	steps := []emf.StepOption{
 		emf.WithDimension("ClusterName", "prod-1"),
 		emf.WithContainer(emf.NewContainerFromEnv(getenv(env))),
-		emf.WithWriter(out),
 	}
-	h := bind(workers.RemoveMember, slog.New(slog.DiscardHandler), steps, testWorker)
+	h := bind(binder{log: slog.New(slog.DiscardHandler), steps: steps, metrics: out}, workers.RemoveMember, testWorker)
 	return func(ctx context.Context, payload string) ([]byte, error) { return h.Invoke(ctx, []byte(payload)) }
 }
 
@@ -70,7 +69,7 @@ func TestInvokeResults(t *testing.T) {
 		{"an unclassified error is Worker.Internal", `{"Fail":"plain"}`, "", faults.Internal, "something unexpected", "RemoveMemberFailure"},
 		{"malformed JSON is Input.Invalid", `{"Name":`, "", faults.InputInvalid, "remove-member: the input is not the JSON this step takes: unexpected end of JSON input", "RemoveMemberFailure"},
 		{"a wrong type is Input.Invalid", `{"Name":42}`, "", faults.InputInvalid, "remove-member: the input is not the JSON this step takes: json: cannot unmarshal number into Go struct field testIn.Name of type string", "RemoveMemberFailure"},
-		{"a non-object is Input.Invalid", `["x"]`, "", faults.InputInvalid, "remove-member: the input is not the JSON this step takes: json: cannot unmarshal array into Go value of type main.testIn", "RemoveMemberFailure"},
+		{"a non-object is Input.Invalid", `["x"]`, "", faults.InputInvalid, "remove-member: the input is not the JSON this step takes: json: cannot unmarshal array into Go value of type function.testIn", "RemoveMemberFailure"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -124,16 +123,33 @@ func TestInvokePanicIsWorkerInternalAndEndsTheProcess(t *testing.T) {
 }
 
 func TestInitErrorDocument(t *testing.T) {
-	_, err := loadConfig(getenv(map[string]string{handlerVar: "nope"}))
+	_, err := LoadConfig(getenv(map[string]string{HandlerVar: "nope"}))
 	typ, doc := initErrorDocument(err)
-	if typ != handlerNotFoundType || !strings.Contains(string(doc), `_HANDLER: \"nope\" is not a cpwarden handler`) {
+	if typ != HandlerNotFoundType || !strings.Contains(string(doc), `_HANDLER: \"nope\" is not a cpwarden handler`) {
 		t.Fatalf("%s %s", typ, doc)
 	}
 	env := validEnv(workers.HealthProbe)
 	env["CLUSTER_NAME"], env["RECOVERY_THRESHOLD"] = "", "x"
-	_, err = loadConfig(getenv(env))
+	_, err = LoadConfig(getenv(env))
 	typ, doc = initErrorDocument(err)
-	if typ != initErrorType || !strings.Contains(string(doc), `"errorMessage":"CLUSTER_NAME: required; RECOVERY_THRESHOLD: \"x\" is not an integer"`) {
+	if typ != InitErrorType || !strings.Contains(string(doc), `"errorMessage":"CLUSTER_NAME: required; RECOVERY_THRESHOLD: \"x\" is not an integer"`) {
 		t.Fatalf("%s %s", typ, doc)
+	}
+}
+
+func TestMetricsWriterOfTheContextTakesOneInvocationsDocuments(t *testing.T) {
+	var shared, held bytes.Buffer
+	invoke := bindTest(&shared)
+	if _, err := invoke(WithMetricsWriter(t.Context(), &held), `{"Name":"a"}`); err != nil {
+		t.Fatal(err)
+	}
+	if shared.Len() != 0 || !strings.Contains(held.String(), `"RemoveMemberSuccess"`) {
+		t.Fatalf("the context's writer did not get the document: shared %q, held %q", shared.String(), held.String())
+	}
+	if _, err := invoke(t.Context(), `{"Name":"b"}`); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(shared.String(), `"RemoveMemberSuccess"`) {
+		t.Fatalf("without one, the function's writer did not get the document: %q", shared.String())
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package function
 
 import (
 	"bytes"
@@ -6,13 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cpwarden/cpwarden/internal/sandbox/moto"
 	"github.com/cpwarden/cpwarden/workers"
 )
 
 // setAWSEnv gives the SDK a region and credentials and nothing from the
 // machine it runs on.
 func setAWSEnv(t *testing.T, region string) {
-	for k, v := range awsEnv("http://127.0.0.1:1") {
+	for k, v := range moto.ClientEnv("http://127.0.0.1:1") {
 		t.Setenv(k, v)
 	}
 	t.Setenv("AWS_REGION", region)
@@ -25,7 +26,7 @@ func TestSetupBuildsEveryHandler(t *testing.T) {
 	for _, h := range workers.All {
 		t.Run(string(h), func(t *testing.T) {
 			var logs bytes.Buffer
-			fn, err := setup(t.Context(), process{Getenv: getenv(validEnv(h)), Stdout: io.Discard, Stderr: &logs})
+			fn, err := Setup(t.Context(), Process{Getenv: getenv(validEnv(h)), Stdout: io.Discard, Stderr: &logs})
 			if err != nil {
 				t.Fatalf("setup: %v", err)
 			}
@@ -42,7 +43,7 @@ func TestSetupBuildsEveryHandler(t *testing.T) {
 
 func TestSetupNeedsARegion(t *testing.T) {
 	setAWSEnv(t, "")
-	_, err := setup(t.Context(), process{Getenv: getenv(validEnv(workers.CompleteLifecycle)), Stdout: io.Discard, Stderr: io.Discard})
+	_, err := Setup(t.Context(), Process{Getenv: getenv(validEnv(workers.CompleteLifecycle)), Stdout: io.Discard, Stderr: io.Discard})
 	if err == nil || !strings.HasPrefix(err.Error(), "AWS_REGION: required") {
 		t.Fatalf("err = %v, want one naming AWS_REGION", err)
 	}
@@ -52,7 +53,7 @@ func TestSetupFailsOnConfigBeforeAnythingElse(t *testing.T) {
 	setAWSEnv(t, "")
 	env := validEnv(workers.Drain)
 	env["KUBE_SECRET_ARN"] = ""
-	_, err := setup(t.Context(), process{Getenv: getenv(env), Stdout: io.Discard, Stderr: io.Discard})
+	_, err := Setup(t.Context(), Process{Getenv: getenv(env), Stdout: io.Discard, Stderr: io.Discard})
 	if err == nil || err.Error() != "KUBE_SECRET_ARN: required" {
 		t.Fatalf("err = %v, want the variable's error alone", err)
 	}
@@ -63,12 +64,12 @@ func TestSetupFailsOnConfigBeforeAnythingElse(t *testing.T) {
 // initialisation, the larger share, happens before main; see
 // bench/coldstart).
 func BenchmarkSetup(b *testing.B) {
-	for k, v := range awsEnv("http://127.0.0.1:1") {
+	for k, v := range moto.ClientEnv("http://127.0.0.1:1") {
 		b.Setenv(k, v)
 	}
 	env := getenv(validEnv(workers.HealthProbe))
 	for b.Loop() {
-		if _, err := setup(b.Context(), process{Getenv: env, Stdout: io.Discard, Stderr: io.Discard}); err != nil {
+		if _, err := Setup(b.Context(), Process{Getenv: env, Stdout: io.Discard, Stderr: io.Discard}); err != nil {
 			b.Fatal(err)
 		}
 	}
