@@ -4,14 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 
 	"github.com/cpwarden/cpwarden/internal/asl/value"
 )
 
-// The writer emits fields in one fixed order per state type (the order of the Step Functions documentation:
-// Type, Comment, what the state does, data flow, error handling, transition), so that generated definitions are
-// stable and diffs stay small.
+// The writer emits fields in one fixed order per state type, the order of the model's struct fields (the order
+// of the Step Functions documentation: Type, Comment, what the state does, data flow, error handling,
+// transition), so that generated definitions are stable and diffs stay small.
 
 type objWriter struct {
 	buf []byte
@@ -77,20 +78,6 @@ func (w *objWriter) num(k string, n *Num) {
 	w.buf = value.AppendString(w.buf, string(*n))
 }
 
-func (w *objWriter) intp(k string, v *int) {
-	if v != nil {
-		w.key(k)
-		w.buf = strconv.AppendInt(w.buf, int64(*v), 10)
-	}
-}
-
-func (w *objWriter) floatp(k string, v *float64) {
-	if v != nil {
-		w.key(k)
-		w.buf = strconv.AppendFloat(w.buf, *v, 'f', -1, 64)
-	}
-}
-
 // anyJSON appends a JSON field given as a Go value (map, json.RawMessage, ...), without HTML escaping.
 func (w *objWriter) anyJSON(k string, v any) {
 	if v == nil {
@@ -113,309 +100,111 @@ func (w *objWriter) appendAny(buf []byte, v any) []byte {
 	return append(buf, bytes.TrimRight(b.Bytes(), "\n")...)
 }
 
-func (w *objWriter) strs(k string, v []string) {
-	if v == nil {
-		return
+// object appends the JSON object of the model struct v points to: its fields in their order (describe.go).
+func (w *objWriter) object(v reflect.Value, typ string) []byte {
+	ow := &objWriter{}
+	ow.str("Type", typ)
+	d := descOf(v)
+	for i := range d.fields {
+		ow.field(&d.fields[i], v.Field(d.fields[i].index), v)
 	}
+	if ow.err != nil && w.err == nil {
+		w.err = ow.err
+	}
+	return ow.close()
+}
+
+// array appends a JSON array of n elements, each written by elem.
+func (w *objWriter) array(k string, n int, elem func(i int) []byte) {
 	w.key(k)
 	w.buf = append(w.buf, '[')
-	for i, s := range v {
+	for i := 0; i < n; i++ {
 		if i > 0 {
 			w.buf = append(w.buf, ',')
 		}
-		w.buf = value.AppendString(w.buf, s)
+		w.buf = append(w.buf, elem(i)...)
 	}
 	w.buf = append(w.buf, ']')
 }
 
-func (w *objWriter) raw(k string, b []byte) {
-	w.key(k)
-	w.buf = append(w.buf, b...)
-}
-
-func (w *objWriter) states(k string, states []State) {
-	w.key(k)
-	inner := &objWriter{}
-	for _, s := range states {
-		inner.key(s.StateName())
-		inner.buf = appendState(inner.buf, s, inner)
-	}
-	w.buf = append(w.buf, inner.close()...)
-	if inner.err != nil && w.err == nil {
-		w.err = inner.err
-	}
-}
-
-func (w *objWriter) retry(rs []Retrier) {
-	if rs == nil {
-		return
-	}
-	w.key("Retry")
-	w.buf = append(w.buf, '[')
-	for i, r := range rs {
-		if i > 0 {
-			w.buf = append(w.buf, ',')
+func (w *objWriter) field(fd *fieldDesc, fv, owner reflect.Value) {
+	k := fd.name
+	switch fd.kind {
+	case kindString, kindPathString, kindQueryLanguage:
+		w.str(k, fv.String())
+	case kindBool:
+		w.flag(k, fv.Bool())
+	case kindPath:
+		w.path(k, fv.Interface().(*Path))
+	case kindNum:
+		w.num(k, fv.Interface().(*Num))
+	case kindInt:
+		if !fv.IsNil() {
+			w.key(k)
+			w.buf = strconv.AppendInt(w.buf, fv.Elem().Int(), 10)
 		}
-		rw := &objWriter{}
-		rw.str("Comment", r.Comment)
-		rw.strs("ErrorEquals", r.ErrorEquals)
-		rw.intp("IntervalSeconds", r.IntervalSeconds)
-		rw.intp("MaxAttempts", r.MaxAttempts)
-		rw.floatp("BackoffRate", r.BackoffRate)
-		rw.intp("MaxDelaySeconds", r.MaxDelaySeconds)
-		rw.str("JitterStrategy", r.JitterStrategy)
-		w.buf = append(w.buf, rw.close()...)
-	}
-	w.buf = append(w.buf, ']')
-}
-
-func (w *objWriter) catch(cs []Catcher) {
-	if cs == nil {
-		return
-	}
-	w.key("Catch")
-	w.buf = append(w.buf, '[')
-	for i, c := range cs {
-		if i > 0 {
-			w.buf = append(w.buf, ',')
+	case kindFloat:
+		if !fv.IsNil() {
+			w.key(k)
+			w.buf = strconv.AppendFloat(w.buf, fv.Elem().Float(), 'f', -1, 64)
 		}
-		cw := &objWriter{}
-		cw.str("Comment", c.Comment)
-		cw.strs("ErrorEquals", c.ErrorEquals)
-		cw.path("ResultPath", c.ResultPath)
-		cw.anyJSON("Output", c.Output)
-		cw.anyJSON("Assign", c.Assign)
-		cw.str("Next", c.Next)
-		w.buf = append(w.buf, cw.close()...)
-		if cw.err != nil && w.err == nil {
-			w.err = cw.err
+	case kindJSON:
+		w.anyJSON(k, fv.Interface())
+	case kindErrorNames:
+		if !fv.IsNil() {
+			names := fv.Interface().([]string)
+			w.array(k, len(names), func(i int) []byte { return value.AppendString(nil, names[i]) })
+		}
+	case kindRetriers, kindCatchers, kindRules, kindBranches:
+		if !fv.IsNil() || fd.is(flagAlways) {
+			w.array(k, fv.Len(), func(i int) []byte {
+				e := fv.Index(i)
+				if e.Kind() == reflect.Pointer {
+					e = e.Elem()
+				}
+				return w.object(e, "")
+			})
+		}
+	case kindRule, kindBranch, kindProcessorConfig:
+		if !fv.IsNil() {
+			w.key(k)
+			w.buf = append(w.buf, w.object(fv.Elem(), "")...)
+		}
+	case kindStates:
+		w.key(k)
+		inner := &objWriter{}
+		for _, s := range fv.Interface().([]State) {
+			inner.key(s.StateName())
+			inner.buf = appendState(inner.buf, s, inner)
+		}
+		w.buf = append(w.buf, inner.close()...)
+		if inner.err != nil && w.err == nil {
+			w.err = inner.err
+		}
+	case kindOp:
+		if op := fv.String(); op != "" {
+			w.key(op)
+			w.buf = w.appendAny(w.buf, owner.FieldByName("Value").Interface())
 		}
 	}
-	w.buf = append(w.buf, ']')
-}
-
-func (w *objWriter) choiceRule(r *ChoiceRule) []byte {
-	cw := &objWriter{}
-	cw.str("Comment", r.Comment)
-	cw.str("Variable", r.Variable)
-	if r.Op != "" {
-		cw.key(r.Op)
-		cw.buf = cw.appendAny(cw.buf, r.Value)
-	}
-	if r.Condition != nil {
-		cw.anyJSON("Condition", r.Condition)
-	}
-	for _, group := range []struct {
-		name  string
-		rules []ChoiceRule
-	}{{"And", r.And}, {"Or", r.Or}} {
-		if group.rules == nil {
-			continue
-		}
-		cw.key(group.name)
-		cw.buf = append(cw.buf, '[')
-		for i := range group.rules {
-			if i > 0 {
-				cw.buf = append(cw.buf, ',')
-			}
-			cw.buf = append(cw.buf, cw.choiceRule(&group.rules[i])...)
-		}
-		cw.buf = append(cw.buf, ']')
-	}
-	if r.Not != nil {
-		cw.raw("Not", cw.choiceRule(r.Not))
-	}
-	cw.anyJSON("Output", r.Output)
-	cw.anyJSON("Assign", r.Assign)
-	cw.str("Next", r.Next)
-	if cw.err != nil && w.err == nil {
-		w.err = cw.err
-	}
-	return cw.close()
-}
-
-func (w *objWriter) branch(k string, b *Branch) {
-	if b == nil {
-		return
-	}
-	w.raw(k, w.branchObject(b))
-}
-
-func (w *objWriter) branchObject(b *Branch) []byte {
-	bw := &objWriter{}
-	bw.str("Comment", b.Comment)
-	bw.str("QueryLanguage", b.QueryLanguage)
-	if b.ProcessorConfig != nil {
-		pw := &objWriter{}
-		pw.str("Mode", b.ProcessorConfig.Mode)
-		pw.str("ExecutionType", b.ProcessorConfig.ExecutionType)
-		bw.raw("ProcessorConfig", pw.close())
-	}
-	bw.str("StartAt", b.StartAt)
-	bw.states("States", b.States)
-	if bw.err != nil && w.err == nil {
-		w.err = bw.err
-	}
-	return bw.close()
 }
 
 // appendState appends the JSON of one state; errors go to parent.err.
 func appendState(buf []byte, s State, parent *objWriter) []byte {
-	w := &objWriter{}
-	w.str("Type", s.StateType())
-	switch t := s.(type) {
-	case *Pass:
-		w.str("Comment", t.Comment)
-		w.str("QueryLanguage", t.QueryLanguage)
-		w.path("InputPath", t.InputPath)
-		w.anyJSON("Parameters", t.Parameters)
-		w.anyJSON("Result", t.Result)
-		w.path("ResultPath", t.ResultPath)
-		w.path("OutputPath", t.OutputPath)
-		w.anyJSON("Output", t.Output)
-		w.anyJSON("Assign", t.Assign)
-		w.str("Next", t.Next)
-		w.flag("End", t.End)
-	case *Task:
-		w.str("Comment", t.Comment)
-		w.str("QueryLanguage", t.QueryLanguage)
-		w.str("Resource", t.Resource)
-		w.path("InputPath", t.InputPath)
-		w.anyJSON("Parameters", t.Parameters)
-		w.anyJSON("Arguments", t.Arguments)
-		w.anyJSON("Credentials", t.Credentials)
-		w.anyJSON("ResultSelector", t.ResultSelector)
-		w.path("ResultPath", t.ResultPath)
-		w.path("OutputPath", t.OutputPath)
-		w.anyJSON("Output", t.Output)
-		w.anyJSON("Assign", t.Assign)
-		w.num("TimeoutSeconds", t.TimeoutSeconds)
-		w.str("TimeoutSecondsPath", t.TimeoutSecondsPath)
-		w.num("HeartbeatSeconds", t.HeartbeatSeconds)
-		w.str("HeartbeatSecondsPath", t.HeartbeatSecondsPath)
-		w.retry(t.Retry)
-		w.catch(t.Catch)
-		w.str("Next", t.Next)
-		w.flag("End", t.End)
-	case *Choice:
-		w.str("Comment", t.Comment)
-		w.str("QueryLanguage", t.QueryLanguage)
-		w.path("InputPath", t.InputPath)
-		w.key("Choices")
-		w.buf = append(w.buf, '[')
-		for i := range t.Choices {
-			if i > 0 {
-				w.buf = append(w.buf, ',')
-			}
-			w.buf = append(w.buf, w.choiceRule(&t.Choices[i])...)
-		}
-		w.buf = append(w.buf, ']')
-		w.str("Default", t.Default)
-		w.path("OutputPath", t.OutputPath)
-		w.anyJSON("Output", t.Output)
-		w.anyJSON("Assign", t.Assign)
-	case *Wait:
-		w.str("Comment", t.Comment)
-		w.str("QueryLanguage", t.QueryLanguage)
-		w.num("Seconds", t.Seconds)
-		w.str("SecondsPath", t.SecondsPath)
-		w.str("Timestamp", t.Timestamp)
-		w.str("TimestampPath", t.TimestampPath)
-		w.path("InputPath", t.InputPath)
-		w.path("OutputPath", t.OutputPath)
-		w.anyJSON("Output", t.Output)
-		w.anyJSON("Assign", t.Assign)
-		w.str("Next", t.Next)
-		w.flag("End", t.End)
-	case *Succeed:
-		w.str("Comment", t.Comment)
-		w.str("QueryLanguage", t.QueryLanguage)
-		w.path("InputPath", t.InputPath)
-		w.path("OutputPath", t.OutputPath)
-		w.anyJSON("Output", t.Output)
-	case *Fail:
-		w.str("Comment", t.Comment)
-		w.str("QueryLanguage", t.QueryLanguage)
-		w.str("Error", t.Error)
-		w.str("ErrorPath", t.ErrorPath)
-		w.str("Cause", t.Cause)
-		w.str("CausePath", t.CausePath)
-	case *Parallel:
-		w.str("Comment", t.Comment)
-		w.str("QueryLanguage", t.QueryLanguage)
-		w.path("InputPath", t.InputPath)
-		w.anyJSON("Parameters", t.Parameters)
-		w.anyJSON("Arguments", t.Arguments)
-		if t.Branches != nil {
-			w.key("Branches")
-			w.buf = append(w.buf, '[')
-			for i, b := range t.Branches {
-				if i > 0 {
-					w.buf = append(w.buf, ',')
-				}
-				w.buf = append(w.buf, w.branchObject(b)...)
-			}
-			w.buf = append(w.buf, ']')
-		}
-		w.anyJSON("ResultSelector", t.ResultSelector)
-		w.path("ResultPath", t.ResultPath)
-		w.path("OutputPath", t.OutputPath)
-		w.anyJSON("Output", t.Output)
-		w.anyJSON("Assign", t.Assign)
-		w.retry(t.Retry)
-		w.catch(t.Catch)
-		w.str("Next", t.Next)
-		w.flag("End", t.End)
-	case *Map:
-		w.str("Comment", t.Comment)
-		w.str("QueryLanguage", t.QueryLanguage)
-		w.str("Label", t.Label)
-		w.path("InputPath", t.InputPath)
-		w.path("ItemsPath", t.ItemsPath)
-		w.anyJSON("Items", t.Items)
-		w.anyJSON("ItemReader", t.ItemReader)
-		w.anyJSON("ItemSelector", t.ItemSelector)
-		w.anyJSON("Parameters", t.Parameters)
-		w.anyJSON("ItemBatcher", t.ItemBatcher)
-		w.branch("ItemProcessor", t.ItemProcessor)
-		w.branch("Iterator", t.Iterator)
-		w.num("MaxConcurrency", t.MaxConcurrency)
-		w.str("MaxConcurrencyPath", t.MaxConcurrencyPath)
-		w.num("ToleratedFailureCount", t.ToleratedFailureCount)
-		w.str("ToleratedFailureCountPath", t.ToleratedFailureCountPath)
-		w.num("ToleratedFailurePercentage", t.ToleratedFailurePercentage)
-		w.str("ToleratedFailurePercentagePath", t.ToleratedFailurePercentagePath)
-		w.anyJSON("ResultWriter", t.ResultWriter)
-		w.anyJSON("ResultSelector", t.ResultSelector)
-		w.path("ResultPath", t.ResultPath)
-		w.path("OutputPath", t.OutputPath)
-		w.anyJSON("Output", t.Output)
-		w.anyJSON("Assign", t.Assign)
-		w.retry(t.Retry)
-		w.catch(t.Catch)
-		w.str("Next", t.Next)
-		w.flag("End", t.End)
-	default:
+	v := reflect.ValueOf(s)
+	if v.Kind() != reflect.Pointer || v.IsNil() || stateTypes[s.StateType()] != v.Elem().Type() {
 		if parent.err == nil {
 			parent.err = fmt.Errorf("asl: unknown state type %T", s)
 		}
+		return append(buf, "{}"...)
 	}
-	if w.err != nil && parent.err == nil {
-		parent.err = w.err
-	}
-	return append(buf, w.close()...)
+	return append(buf, parent.object(v.Elem(), s.StateType())...)
 }
 
 // MarshalJSON writes the definition with a fixed field order and the states in definition order.
 func (sm *StateMachine) MarshalJSON() ([]byte, error) {
 	w := &objWriter{}
-	w.str("Comment", sm.Comment)
-	w.str("QueryLanguage", sm.QueryLanguage)
-	w.str("Version", sm.Version)
-	w.str("StartAt", sm.StartAt)
-	w.intp("TimeoutSeconds", sm.TimeoutSeconds)
-	w.states("States", sm.States)
-	b := w.close()
+	b := w.object(reflect.ValueOf(sm).Elem(), "")
 	return b, w.err
 }
 

@@ -12,9 +12,9 @@ type StateMachine struct {
 	Comment        string
 	QueryLanguage  string // QueryLanguageJSONPath (the default when empty) or QueryLanguageJSONata
 	Version        string
-	StartAt        string
+	StartAt        string `asl:"required"`
 	TimeoutSeconds *int
-	States         []State // in definition order
+	States         []State `asl:"required,always"` // in definition order
 }
 
 // Query languages.
@@ -80,42 +80,61 @@ func (n Num) Int64() (int64, bool) {
 // JSON fields (Parameters, Result, ResultSelector, ItemSelector, Assign, Arguments, Output, ...) are typed any:
 // a map[string]any, json.RawMessage or any value encoding/json accepts. Parse stores json.RawMessage, which keeps
 // the definition's member order.
+//
+// These structs are the one description of the States Language the parser, the validator and the writer work
+// from (see describe.go): a field's name is its JSON name, the order of the fields is the order json.Marshal
+// writes them in, and the asl tag says what else the field needs:
+//
+//	jp, ja     allowed in JSONPath only, in JSONata only (neither: in both); none: written, never read
+//	-          not a JSON member of its own (Name is the state's key in States)
+//	required   must be given
+//	path, result, ref
+//	           a Path (InputPath, OutputPath) or a ResultPath, both may be null; a Reference Path (ItemsPath,
+//	           SecondsPath, ...), which may not
+//	int        a number that must be an integer; timestamp: a string that must be a timestamp
+//	object     a JSON field that must be an object
+//	processor  only in a Map's item processor; top: only in a top-level choice rule; comparison: only in a
+//	           choice rule that compares, not in one of And, Or, Not
+//	always     written even when empty
+//	op         the name of the member whose value is Value (a choice rule's comparison operator)
+//
+// What a value must mean beyond its type (ranges, path syntax, targets) is checked by Validate (validate.go).
 
 // Pass passes its input to its output, optionally injecting Result or reshaping with Parameters.
 type Pass struct {
-	Name          string
+	Name          string `asl:"-"`
 	Comment       string
 	QueryLanguage string
-	InputPath     *Path
-	Parameters    any
-	Result        any
-	ResultPath    *Path
-	OutputPath    *Path
-	Assign        any
-	Output        any
+	InputPath     *Path `asl:"jp,path"`
+	Parameters    any   `asl:"jp"`
+	Result        any   `asl:"jp"`
+	ResultPath    *Path `asl:"jp,result"`
+	OutputPath    *Path `asl:"jp,path"`
+	Output        any   `asl:"ja"`
+	Assign        any   `asl:"object"`
 	Next          string
 	End           bool
 }
 
 // Task runs a resource: a Lambda function, a service integration, an activity.
 type Task struct {
-	Name                 string
+	Name                 string `asl:"-"`
 	Comment              string
 	QueryLanguage        string
-	Resource             string
-	InputPath            *Path
-	Parameters           any
-	Arguments            any
-	Credentials          any
-	ResultSelector       any
-	ResultPath           *Path
-	OutputPath           *Path
-	Assign               any
-	Output               any
-	TimeoutSeconds       *Num
-	TimeoutSecondsPath   string
-	HeartbeatSeconds     *Num
-	HeartbeatSecondsPath string
+	Resource             string `asl:"required"`
+	InputPath            *Path  `asl:"jp,path"`
+	Parameters           any    `asl:"jp"`
+	Arguments            any    `asl:"ja"`
+	Credentials          any    `asl:"object"`
+	ResultSelector       any    `asl:"jp"`
+	ResultPath           *Path  `asl:"jp,result"`
+	OutputPath           *Path  `asl:"jp,path"`
+	Output               any    `asl:"ja"`
+	Assign               any    `asl:"object"`
+	TimeoutSeconds       *Num   `asl:"int"`
+	TimeoutSecondsPath   string `asl:"jp,ref"`
+	HeartbeatSeconds     *Num   `asl:"int"`
+	HeartbeatSecondsPath string `asl:"jp,ref"`
 	Retry                []Retrier
 	Catch                []Catcher
 	Next                 string
@@ -124,15 +143,15 @@ type Task struct {
 
 // Choice picks the next state from its rules.
 type Choice struct {
-	Name          string
+	Name          string `asl:"-"`
 	Comment       string
 	QueryLanguage string
-	InputPath     *Path
-	OutputPath    *Path
-	Choices       []ChoiceRule
+	InputPath     *Path        `asl:"jp,path"`
+	Choices       []ChoiceRule `asl:"required,always"`
 	Default       string
-	Assign        any
-	Output        any
+	OutputPath    *Path `asl:"jp,path"`
+	Output        any   `asl:"ja"`
+	Assign        any   `asl:"object"`
 }
 
 // Choice rule operators (ChoiceRule.Op).
@@ -181,71 +200,71 @@ const (
 // ChoiceRule is a rule of a Choice state: a comparison (Variable, Op, Value), a combination (And, Or, Not) or, in
 // JSONata, a Condition. Top-level rules have Next; nested rules do not.
 type ChoiceRule struct {
-	Variable  string
-	Op        string // one of the Op* constants
-	Value     any    // the operand: string, number, bool; a path string for the *Path operators
-	And       []ChoiceRule
-	Or        []ChoiceRule
-	Not       *ChoiceRule
-	Condition any // JSONata: true/false or a "{% %}" expression
 	Comment   string
-	Assign    any
-	Output    any
-	Next      string
+	Variable  string       `asl:"jp,required,comparison"`
+	Op        string       `asl:"jp,op"`       // one of the Op* constants; the member's name
+	Value     any          `asl:"-"`           // the operand: string, number, bool; a path string for the *Path operators
+	Condition any          `asl:"ja,required"` // JSONata: true/false or a "{% %}" expression
+	And       []ChoiceRule `asl:"jp"`
+	Or        []ChoiceRule `asl:"jp"`
+	Not       *ChoiceRule  `asl:"jp"`
+	Output    any          `asl:"ja,top"`
+	Assign    any          `asl:"object,top"`
+	Next      string       `asl:"required,top"`
 }
 
 // Wait delays for Seconds/SecondsPath or until Timestamp/TimestampPath.
 type Wait struct {
-	Name          string
+	Name          string `asl:"-"`
 	Comment       string
 	QueryLanguage string
-	InputPath     *Path
-	OutputPath    *Path
-	Seconds       *Num
-	SecondsPath   string
-	Timestamp     string
-	TimestampPath string
-	Assign        any
-	Output        any
+	Seconds       *Num   `asl:"int"`
+	SecondsPath   string `asl:"jp,ref"`
+	Timestamp     string `asl:"timestamp"`
+	TimestampPath string `asl:"jp,ref"`
+	InputPath     *Path  `asl:"jp,path"`
+	OutputPath    *Path  `asl:"jp,path"`
+	Output        any    `asl:"ja"`
+	Assign        any    `asl:"object"`
 	Next          string
 	End           bool
 }
 
 // Succeed ends the execution (or branch, or iteration) successfully.
 type Succeed struct {
-	Name          string
+	Name          string `asl:"-"`
 	Comment       string
 	QueryLanguage string
-	InputPath     *Path
-	OutputPath    *Path
-	Output        any
+	InputPath     *Path `asl:"jp,path"`
+	OutputPath    *Path `asl:"jp,path"`
+	Output        any   `asl:"ja"`
 }
 
 // Fail ends the execution (or branch, or iteration) with an error.
 type Fail struct {
-	Name          string
+	Name          string `asl:"-"`
 	Comment       string
 	QueryLanguage string
 	Error         string
-	ErrorPath     string
+	ErrorPath     string `asl:"jp"`
 	Cause         string
-	CausePath     string
+	CausePath     string `asl:"jp"`
 }
 
 // Parallel runs its branches concurrently on the same input; its result is the array of their outputs.
 type Parallel struct {
-	Name           string
+	Name           string `asl:"-"`
 	Comment        string
 	QueryLanguage  string
-	InputPath      *Path
-	Parameters     any
-	Arguments      any
-	Branches       []*Branch
-	ResultSelector any
-	ResultPath     *Path
-	OutputPath     *Path
-	Assign         any
-	Output         any
+	InputPath      *Path     `asl:"jp,path"`
+	Parameters     any       `asl:"jp"`
+	Arguments      any       `asl:"ja"`
+	Branches       []*Branch `asl:"required"`
+	ResultSelector any       `asl:"jp"`
+	ResultPath     *Path     `asl:"jp,result"`
+	OutputPath     *Path     `asl:"jp,path"`
+	Output         any       `asl:"ja"`
+	Assign         any       `asl:"object"`
 	Retry          []Retrier
 	Catch          []Catcher
 	Next           string
@@ -254,31 +273,31 @@ type Parallel struct {
 
 // Map runs its item processor once per item of an array.
 type Map struct {
-	Name                           string
+	Name                           string `asl:"-"`
 	Comment                        string
 	QueryLanguage                  string
-	InputPath                      *Path
-	ItemsPath                      *Path
-	Items                          any // JSONata
-	ItemSelector                   any
-	Parameters                     any     // the older name of ItemSelector
-	ItemProcessor                  *Branch // with ProcessorConfig
-	Iterator                       *Branch // the older name of ItemProcessor
-	ItemReader                     any     // Distributed Map: kept for round trips, not run
-	ItemBatcher                    any
-	ResultWriter                   any
-	MaxConcurrency                 *Num
-	MaxConcurrencyPath             string
-	ToleratedFailureCount          *Num
-	ToleratedFailureCountPath      string
-	ToleratedFailurePercentage     *Num
-	ToleratedFailurePercentagePath string
 	Label                          string
-	ResultSelector                 any
-	ResultPath                     *Path
-	OutputPath                     *Path
-	Assign                         any
-	Output                         any
+	InputPath                      *Path `asl:"jp,path"`
+	ItemsPath                      *Path `asl:"jp,ref"`
+	Items                          any   `asl:"ja"`
+	ItemReader                     any   `asl:"object"` // Distributed Map: kept for round trips, not run
+	ItemSelector                   any
+	Parameters                     any     `asl:"jp"` // the older name of ItemSelector
+	ItemBatcher                    any     `asl:"object"`
+	ItemProcessor                  *Branch // with ProcessorConfig
+	Iterator                       *Branch `asl:"jp"` // the older name of ItemProcessor
+	MaxConcurrency                 *Num    `asl:"int"`
+	MaxConcurrencyPath             string  `asl:"jp,ref"`
+	ToleratedFailureCount          *Num    `asl:"int"`
+	ToleratedFailureCountPath      string  `asl:"jp,ref"`
+	ToleratedFailurePercentage     *Num
+	ToleratedFailurePercentagePath string `asl:"jp,ref"`
+	ResultWriter                   any    `asl:"object"`
+	ResultSelector                 any    `asl:"jp"`
+	ResultPath                     *Path  `asl:"jp,result"`
+	OutputPath                     *Path  `asl:"jp,path"`
+	Output                         any    `asl:"ja"`
+	Assign                         any    `asl:"object"`
 	Retry                          []Retrier
 	Catch                          []Catcher
 	Next                           string
@@ -288,10 +307,10 @@ type Map struct {
 // Branch is a sub-machine: a Parallel branch, a Map's ItemProcessor or Iterator.
 type Branch struct {
 	Comment         string
-	QueryLanguage   string
-	ProcessorConfig *ProcessorConfig // ItemProcessor only
-	StartAt         string
-	States          []State
+	QueryLanguage   string           `asl:"none"`      // Step Functions takes it from the state
+	ProcessorConfig *ProcessorConfig `asl:"processor"` // ItemProcessor only
+	StartAt         string           `asl:"required"`
+	States          []State          `asl:"required,always"`
 }
 
 // ProcessorConfig is a Map ItemProcessor's mode.
@@ -303,7 +322,7 @@ type ProcessorConfig struct {
 // Retrier is one entry of a Retry field.
 type Retrier struct {
 	Comment         string
-	ErrorEquals     []string
+	ErrorEquals     []string `asl:"required"`
 	IntervalSeconds *int     // default 1
 	MaxAttempts     *int     // default 3; 0 never retries
 	BackoffRate     *float64 // default 2.0
@@ -314,11 +333,11 @@ type Retrier struct {
 // Catcher is one entry of a Catch field.
 type Catcher struct {
 	Comment     string
-	ErrorEquals []string
-	ResultPath  *Path
-	Assign      any
-	Output      any
-	Next        string
+	ErrorEquals []string `asl:"required"`
+	ResultPath  *Path    `asl:"jp,result"`
+	Output      any      `asl:"ja"`
+	Assign      any      `asl:"object"`
+	Next        string   `asl:"required"`
 }
 
 // Ptr returns a pointer to v, for the optional fields of Retrier and StateMachine.

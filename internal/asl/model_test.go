@@ -18,18 +18,18 @@ func TestParseReportsEveryProblemWithItsPath(t *testing.T) {
 		{"not JSON", `{"StartAt":`, []string{"invalid JSON"}},
 		{"not an object", `[]`, []string{"a state machine definition is a JSON object"}},
 		{"missing fields", `{}`, []string{"StartAt: is required", "States: is required"}},
-		{"unknown top-level field", `{"StartAt":"A","States":{"A":{"Type":"Succeed"}},"Foo":1}`, []string{"Foo: field is not allowed here"}},
+		{"unknown top-level field", `{"StartAt":"A","States":{"A":{"Type":"Succeed"}},"Foo":1}`, []string{"Foo: field is not allowed in a state machine"}},
 		{"unknown state type", `{"StartAt":"A","States":{"A":{"Type":"Sleep"}}}`, []string{`States.A.Type: unknown state type "Sleep"`}},
-		{"field of another state type", `{"StartAt":"A","States":{"A":{"Type":"Pass","Resource":"x","End":true}}}`, []string{"States.A.Resource: field is not allowed here"}},
+		{"field of another state type", `{"StartAt":"A","States":{"A":{"Type":"Pass","Resource":"x","End":true}}}`, []string{"States.A.Resource: field is not allowed in a Pass state"}},
 		{"wrong JSON types", `{"StartAt":"A","States":{"Drain":{"Type":"Task","Resource":"r","End":"yes","TimeoutSeconds":"x",
 			"Retry":[{"ErrorEquals":["E"]},{"ErrorEquals":["E"],"BackoffRate":"fast","MaxAttempts":1.5}]}}}`,
 			[]string{"States.Drain.End: must be a boolean", "States.Drain.Retry[1].MaxAttempts: must be an integer", "States.Drain.Retry[1].BackoffRate: must be a number"}},
 		{"catch without Next", `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"r","End":true,"Catch":[{"ErrorEquals":["E"]}]}}}`,
 			[]string{"States.A.Catch[0].Next: is required"}},
 		{"two choice operators", `{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.a","StringEquals":"x","NumericEquals":1,"Next":"C"}]}}}`,
-			[]string{"States.C.Choices[0].NumericEquals: a choice rule has one comparison operator"}},
+			[]string{"States.C.Choices[0]: a choice rule has exactly one comparison operator; this one has StringEquals, NumericEquals"}},
 		{"nested branch", `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[{"StartAt":"X","States":{"X":{"Type":"Pass","Bogus":1,"End":true}}}]}}}`,
-			[]string{"States.P.Branches[0].States.X.Bogus: field is not allowed here"}},
+			[]string{"States.P.Branches[0].States.X.Bogus: field is not allowed in a Pass state"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package asl
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -44,52 +45,102 @@ func (e DefinitionErrors) Unwrap() []error {
 }
 
 // Parse parses a JSON state machine definition. It checks the shape of the document: required fields, the
-// fields each state type allows, and their JSON types. It does not check what needs the whole machine (dangling
-// Next, unreachable states, path syntax): NewEngine and the validator do. Errors are DefinitionErrors.
+// fields each state type allows in its query language, and their JSON types. It does not check what needs the
+// whole machine or the meaning of a value (dangling Next, unreachable states, path syntax, ranges): NewEngine
+// and Validate do. Errors are DefinitionErrors.
 func Parse(data []byte) (*StateMachine, error) {
-	doc, err := value.Parse(data)
-	if err != nil {
-		return nil, DefinitionErrors{{Msg: err.Error()}}
-	}
-	p := &defParser{}
-	obj, ok := doc.(*value.Object)
-	if !ok {
-		return nil, DefinitionErrors{{Msg: "a state machine definition is a JSON object"}}
-	}
-	f := p.fields(obj, "")
-	sm := &StateMachine{
-		Comment:       f.str("Comment"),
-		QueryLanguage: f.queryLanguage(),
-		Version:       f.str("Version"),
-		StartAt:       f.requiredStr("StartAt"),
-	}
-	sm.TimeoutSeconds = f.intp("TimeoutSeconds")
-	sm.States = p.states(f, "States")
-	f.done()
-	if len(p.errs) > 0 {
-		return nil, p.errs
+	sm, errs := parseDefinition(data, false)
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return sm, nil
 }
 
+// parseDefinition reads a definition into the model; strict adds the checks of Validate (validate.go), made on
+// the same walk so that Parse and Validate cannot disagree about what they both check.
+func parseDefinition(data []byte, strict bool) (*StateMachine, DefinitionErrors) {
+	doc, err := value.Parse(data)
+	if err != nil {
+		return nil, DefinitionErrors{{Msg: "the definition is not valid JSON: " + err.Error()}}
+	}
+	obj, ok := doc.(*value.Object)
+	if !ok {
+		return nil, DefinitionErrors{{Msg: "a state machine definition is a JSON object, not " + value.Kind(doc)}}
+	}
+	p := &defParser{strict: strict}
+	if strict {
+		p.names = map[string]string{}
+		p.duplicateMembers(data)
+	}
+	sm := &StateMachine{}
+	f := p.fields(obj, "")
+	p.read(f, reflect.ValueOf(sm).Elem(), &readCtx{machine: topMachine})
+	if strict {
+		p.rangeInt(f.jobj, "TimeoutSeconds", 1, maxSeconds)
+	}
+	f.done("a state machine", nil)
+	return sm, p.errs
+}
+
 type defParser struct {
-	errs DefinitionErrors
+	errs   DefinitionErrors
+	strict bool
+	// names maps every state name to where it is defined (strict only): Step Functions wants names unique across
+	// the whole definition, nested Parallel branches and Map processors included, because histories name states
+	// only.
+	names map[string]string
+	// jsonata is the top-level query language; states inherit it unless they set their own.
+	jsonata bool
 }
 
 func (p *defParser) errorf(path, format string, a ...any) {
 	p.errs = append(p.errs, &DefinitionError{Path: path, Msg: fmt.Sprintf(format, a...)})
 }
 
-// fieldSet reads the members of one JSON object and reports the ones nobody asked for.
+// jobj is a JSON object of the definition and where it is. Its lookups report nothing: they serve the checks
+// that run once the parser has reported every problem of shape.
+type jobj struct {
+	o  *value.Object
+	at string
+}
+
+func (n jobj) path(name string) string { return join(n.at, name) }
+
+func (n jobj) has(name string) bool { return n.o.Has(name) }
+
+func (n jobj) get(name string) (any, bool) { return n.o.Get(name) }
+
+// str returns a member that is a string.
+func (n jobj) str(name string) (string, bool) {
+	x, _ := n.get(name)
+	s, ok := x.(string)
+	return s, ok
+}
+
+// array returns a member that is an array.
+func (n jobj) array(name string) ([]any, bool) {
+	x, _ := n.get(name)
+	a, ok := x.([]any)
+	return a, ok
+}
+
+// object returns a member that is an object.
+func (n jobj) object(name string) (jobj, bool) {
+	x, _ := n.get(name)
+	o, ok := x.(*value.Object)
+	return jobj{o: o, at: n.path(name)}, ok
+}
+
+// fieldSet reads the members of one JSON object, reporting the ones of the wrong type, and, when done, the ones
+// nobody asked for.
 type fieldSet struct {
+	jobj
 	p    *defParser
-	obj  *value.Object
-	at   string
 	used []bool
 }
 
 func (p *defParser) fields(obj *value.Object, path string) *fieldSet {
-	return &fieldSet{p: p, obj: obj, at: path, used: make([]bool, obj.Len())}
+	return &fieldSet{jobj: jobj{o: obj, at: path}, p: p, used: make([]bool, obj.Len())}
 }
 
 func join(path, name string) string {
@@ -99,153 +150,157 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-func (f *fieldSet) get(name string) (any, bool) {
-	for i := 0; i < f.obj.Len(); i++ {
-		if f.obj.Key(i) == name {
+// fmtIndex formats name[i].
+func fmtIndex(name string, i int) string { return name + "[" + strconv.Itoa(i) + "]" }
+
+// take returns a member and marks it read.
+func (f *fieldSet) take(name string) (any, bool) {
+	for i := 0; i < f.o.Len(); i++ {
+		if f.o.Key(i) == name {
 			f.used[i] = true
-			return f.obj.At(i), true
+			return f.o.At(i), true
 		}
 	}
 	return nil, false
 }
 
-func (f *fieldSet) has(name string) bool { return f.obj.Has(name) }
-
-// done reports the members no reader consumed.
-func (f *fieldSet) done() {
+// done reports the members no reader consumed. hint, when set, explains a member that is not allowed (for
+// instance a field of the other query language).
+func (f *fieldSet) done(what string, hint func(field string) string) {
 	for i, u := range f.used {
-		if !u {
-			f.p.errorf(join(f.at, f.obj.Key(i)), "field is not allowed here")
+		if u {
+			continue
 		}
+		k, msg := f.o.Key(i), ""
+		if hint != nil {
+			msg = hint(k)
+		}
+		if msg == "" {
+			msg = "field is not allowed in " + what
+		}
+		f.p.errorf(f.path(k), "%s", msg)
 	}
 }
 
-func (f *fieldSet) str(name string) string {
-	v, ok := f.get(name)
+// wrong reports a member of the wrong type.
+func (f *fieldSet) wrong(name, want string, x any) {
+	f.p.errorf(f.path(name), "must be %s, not %s", want, value.Kind(x))
+}
+
+func (f *fieldSet) str(name string) string { return f.strOf(name, "a string") }
+
+// strOf reads a string member; want names what it must be in the message for one of another type.
+func (f *fieldSet) strOf(name, want string) string {
+	x, ok := f.take(name)
 	if !ok {
 		return ""
 	}
-	s, isStr := v.(string)
+	s, isStr := x.(string)
 	if !isStr {
-		f.p.errorf(join(f.at, name), "must be a string, not %s", value.Kind(v))
+		f.wrong(name, want, x)
 	}
 	return s
 }
 
-func (f *fieldSet) requiredStr(name string) string {
-	if !f.has(name) {
-		f.p.errorf(join(f.at, name), "is required")
-		return ""
-	}
-	return f.str(name)
-}
-
-func (f *fieldSet) queryLanguage() string {
-	ql := f.str("QueryLanguage")
-	if ql != "" && ql != QueryLanguageJSONPath && ql != QueryLanguageJSONata {
-		f.p.errorf(join(f.at, "QueryLanguage"), "must be %q or %q, not %q", QueryLanguageJSONPath, QueryLanguageJSONata, ql)
-	}
-	return ql
-}
-
 func (f *fieldSet) boolean(name string) bool {
-	v, ok := f.get(name)
-	if !ok {
-		return false
-	}
-	b, isBool := v.(bool)
-	if !isBool {
-		f.p.errorf(join(f.at, name), "must be a boolean, not %s", value.Kind(v))
+	x, ok := f.take(name)
+	b, isBool := x.(bool)
+	if ok && !isBool {
+		f.wrong(name, "a boolean", x)
 	}
 	return b
 }
 
-func (f *fieldSet) path(name string) *Path {
-	v, ok := f.get(name)
+// pathMember reads a path member: a string, or JSON null when nullable.
+func (f *fieldSet) pathMember(name string, nullable bool) *Path {
+	x, ok := f.take(name)
 	if !ok {
 		return nil
 	}
-	switch t := v.(type) {
+	switch t := x.(type) {
 	case nil:
-		return NullPath()
+		if nullable {
+			return NullPath()
+		}
+		f.p.errorf(f.path(name), "must be a path, not null")
 	case string:
 		return P(t)
+	default:
+		f.wrong(name, "a path string", x)
 	}
-	f.p.errorf(join(f.at, name), "must be a path string or null, not %s", value.Kind(v))
 	return nil
 }
 
-func (f *fieldSet) num(name string) *Num {
-	v, ok := f.get(name)
+// num reads a numeric member; in JSONata it may be a "{% %}" expression instead.
+func (f *fieldSet) num(name string, integer, jsonata bool) *Num {
+	x, ok := f.take(name)
 	if !ok {
 		return nil
 	}
-	switch t := v.(type) {
-	case value.Number:
-		n := Num(t)
-		return &n
-	case string:
-		n := Num(t)
+	if jsonata && isJSONataExpr(x) {
+		n := Num(x.(string))
 		return &n
 	}
-	f.p.errorf(join(f.at, name), "must be a number, not %s", value.Kind(v))
-	return nil
-}
-
-func (f *fieldSet) intp(name string) *int {
-	v, ok := f.get(name)
-	if !ok {
+	n, isNum := f.number(name, x, integer)
+	if !isNum {
 		return nil
 	}
-	n, isNum := v.(value.Number)
-	if isNum {
-		if i, ok := n.Int64(); ok && i >= -1<<31 && i < 1<<31 {
-			x := int(i)
-			return &x
+	v := Num(n)
+	return &v
+}
+
+// number checks that x, the member name, is a number, and an integer when integer is set.
+func (f *fieldSet) number(name string, x any, integer bool) (value.Number, bool) {
+	n, isNum := x.(value.Number)
+	want := "a number"
+	if integer {
+		want = "an integer"
+	}
+	switch {
+	case !isNum:
+		f.wrong(name, want, x)
+	case integer:
+		if _, ok := n.Int64(); !ok {
+			f.p.errorf(f.path(name), "must be an integer, not %s", n)
+			return "", false
+		}
+	default:
+		if _, err := n.Float64(); err != nil {
+			f.p.errorf(f.path(name), "must be a number, not %s", n)
+			return "", false
 		}
 	}
-	f.p.errorf(join(f.at, name), "must be an integer, not %s", value.String(v))
-	return nil
+	return n, isNum
 }
 
-func (f *fieldSet) floatp(name string) *float64 {
-	v, ok := f.get(name)
+// json keeps a JSON member as json.RawMessage, in the definition's member order.
+func (f *fieldSet) json(name string, object bool) any {
+	x, ok := f.take(name)
 	if !ok {
 		return nil
 	}
-	if n, isNum := v.(value.Number); isNum {
-		if x, err := n.Float64(); err == nil {
-			return &x
-		}
+	if _, isObj := x.(*value.Object); object && !isObj {
+		f.wrong(name, "an object", x)
+		return nil
 	}
-	f.p.errorf(join(f.at, name), "must be a number, not %s", value.Kind(v))
-	return nil
+	return json.RawMessage(value.Marshal(x))
 }
 
-// raw keeps a JSON field as json.RawMessage, in the definition's member order.
-func (f *fieldSet) raw(name string) any {
-	v, ok := f.get(name)
+func (f *fieldSet) errorNames(name string) []string {
+	x, ok := f.take(name)
 	if !ok {
 		return nil
 	}
-	return json.RawMessage(value.Marshal(v))
-}
-
-func (f *fieldSet) strings(name string) []string {
-	v, ok := f.get(name)
-	if !ok {
-		return nil
-	}
-	arr, isArr := v.([]any)
+	arr, isArr := x.([]any)
 	if !isArr {
-		f.p.errorf(join(f.at, name), "must be an array of strings, not %s", value.Kind(v))
+		f.wrong(name, "an array", x)
 		return nil
 	}
 	out := make([]string, 0, len(arr))
 	for i, e := range arr {
 		s, isStr := e.(string)
 		if !isStr {
-			f.p.errorf(fmt.Sprintf("%s[%d]", join(f.at, name), i), "must be a string, not %s", value.Kind(e))
+			f.p.errorf(fmtIndex(f.path(name), i), "must be an error name string, not %s", value.Kind(e))
 			continue
 		}
 		out = append(out, s)
@@ -253,221 +308,305 @@ func (f *fieldSet) strings(name string) []string {
 	return out
 }
 
-func (f *fieldSet) objects(name string) ([]*value.Object, []string) {
-	v, ok := f.get(name)
+// objects reads an array of objects, reporting the elements that are not objects.
+func (f *fieldSet) objects(name string) ([]*fieldSet, bool) {
+	x, ok := f.take(name)
 	if !ok {
-		return nil, nil
+		return nil, false
 	}
-	arr, isArr := v.([]any)
+	arr, isArr := x.([]any)
 	if !isArr {
-		f.p.errorf(join(f.at, name), "must be an array, not %s", value.Kind(v))
-		return nil, nil
+		f.wrong(name, "an array", x)
+		return nil, true
 	}
-	objs := make([]*value.Object, 0, len(arr))
-	paths := make([]string, 0, len(arr))
+	out := make([]*fieldSet, 0, len(arr))
 	for i, e := range arr {
-		path := fmt.Sprintf("%s[%d]", join(f.at, name), i)
+		at := fmtIndex(f.path(name), i)
 		o, isObj := e.(*value.Object)
 		if !isObj {
-			f.p.errorf(path, "must be an object, not %s", value.Kind(e))
+			f.p.errorf(at, "must be an object, not %s", value.Kind(e))
 			continue
 		}
-		objs = append(objs, o)
-		paths = append(paths, path)
+		out = append(out, f.p.fields(o, at))
 	}
-	return objs, paths
+	return out, true
 }
 
-func (f *fieldSet) object(name string) (*value.Object, string) {
-	v, ok := f.get(name)
+// object reads an object member.
+func (f *fieldSet) object(name string) *fieldSet {
+	x, ok := f.take(name)
 	if !ok {
-		return nil, ""
-	}
-	o, isObj := v.(*value.Object)
-	if !isObj {
-		f.p.errorf(join(f.at, name), "must be an object, not %s", value.Kind(v))
-		return nil, ""
-	}
-	return o, join(f.at, name)
-}
-
-// states reads a States object: one member per state, in order.
-func (p *defParser) states(f *fieldSet, name string) []State {
-	obj, path := f.object(name)
-	if obj == nil {
-		if !f.has(name) {
-			p.errorf(join(f.at, name), "is required")
-		}
 		return nil
 	}
-	out := make([]State, 0, obj.Len())
-	for i := 0; i < obj.Len(); i++ {
-		stateName := obj.Key(i)
-		spath := join(path, stateName)
-		so, ok := obj.At(i).(*value.Object)
-		if !ok {
-			p.errorf(spath, "a state is a JSON object, not %s", value.Kind(obj.At(i)))
+	o, isObj := x.(*value.Object)
+	if !isObj {
+		f.wrong(name, "an object", x)
+		return nil
+	}
+	return f.p.fields(o, f.path(name))
+}
+
+func isJSONataExpr(x any) bool {
+	s, ok := x.(string)
+	if !ok {
+		return false
+	}
+	s = strings.TrimSpace(s)
+	return strings.HasPrefix(s, "{%") && strings.HasSuffix(s, "%}")
+}
+
+type machineKind int
+
+const (
+	notMachine machineKind = iota // a state, rule, retrier, ...
+	topMachine
+	branchMachine
+	processorMachine
+)
+
+// readCtx is where an object is read: its query language and what it is.
+type readCtx struct {
+	jsonata bool
+	state   bool        // a state: it may not go back to JSONPath in a JSONata machine
+	machine machineKind // a state machine, branch or processor: its States are a scope
+	top     bool        // a top-level choice rule
+	// combination is a choice rule of And, Or or Not: it has no Variable and no operator
+	combination bool
+	sc          *scope // the scope of the state (strict only)
+	name        string // the state's name
+}
+
+func (c *readCtx) allows(fd *fieldDesc) bool {
+	return fd.lang&langOf(c.jsonata) != 0 && (!fd.is(flagProcessor) || c.machine == processorMachine) &&
+		(!fd.is(flagTop) || c.top) && (!fd.is(flagComparison) || !c.combination)
+}
+
+// read reads the members the description of v's struct lists (describe.go) into v.
+func (p *defParser) read(f *fieldSet, v reflect.Value, c *readCtx) {
+	d := descOf(v)
+	for i := range d.fields {
+		fd := &d.fields[i]
+		if !c.allows(fd) || fd.kind == kindOp {
 			continue
 		}
-		if s := p.state(stateName, so, spath); s != nil {
+		if fd.is(flagRequired) && !f.has(fd.name) {
+			p.errorf(f.path(fd.name), "is required")
+			continue
+		}
+		fv := v.Field(fd.index)
+		set := func(x any, ok bool) {
+			if ok {
+				fv.Set(reflect.ValueOf(x))
+			}
+		}
+		switch fd.kind {
+		case kindString:
+			want := "a string"
+			if fd.is(flagTimestamp) {
+				want = "a timestamp string"
+			}
+			fv.SetString(f.strOf(fd.name, want))
+		case kindPathString:
+			if pa := f.pathMember(fd.name, false); pa != nil {
+				fv.SetString(pa.Value)
+			}
+		case kindQueryLanguage:
+			fv.SetString(p.queryLanguage(f, c))
+		case kindBool:
+			fv.SetBool(f.boolean(fd.name))
+		case kindPath:
+			pa := f.pathMember(fd.name, fd.is(flagNullable))
+			set(pa, pa != nil)
+		case kindNum:
+			n := f.num(fd.name, fd.is(flagInteger), c.jsonata)
+			set(n, n != nil)
+		case kindInt:
+			if x, ok := f.take(fd.name); ok {
+				n, isNum := f.number(fd.name, x, true)
+				i, _ := n.Int64()
+				set(Ptr(int(i)), isNum)
+			}
+		case kindFloat:
+			if x, ok := f.take(fd.name); ok {
+				n, isNum := f.number(fd.name, x, false)
+				fl, _ := n.Float64()
+				set(Ptr(fl), isNum)
+			}
+		case kindJSON:
+			x := f.json(fd.name, fd.is(flagObject))
+			set(x, x != nil)
+		case kindErrorNames:
+			names := f.errorNames(fd.name)
+			set(names, names != nil)
+		case kindRetriers, kindCatchers, kindRules, kindBranches:
+			elems, ok := f.objects(fd.name)
+			if !ok {
+				continue
+			}
+			list := reflect.MakeSlice(fv.Type(), 0, len(elems))
+			for i, e := range elems {
+				list = reflect.Append(list, p.element(e, fd.kind, i == len(elems)-1, c))
+			}
+			fv.Set(list)
+		case kindRule:
+			if o := f.object(fd.name); o != nil {
+				fv.Set(p.element(o, kindRule, false, c))
+			}
+		case kindBranch:
+			if o := f.object(fd.name); o != nil {
+				fv.Set(p.branch(o, processorMachine, c.jsonata))
+			}
+		case kindProcessorConfig:
+			if o := f.object(fd.name); o != nil {
+				pc := &ProcessorConfig{}
+				p.read(o, reflect.ValueOf(pc).Elem(), &readCtx{})
+				if p.strict {
+					p.processorConfig(o.jobj)
+				}
+				o.done("ProcessorConfig", nil)
+				fv.Set(reflect.ValueOf(pc))
+			}
+		case kindStates:
+			if o := f.object(fd.name); o != nil {
+				fv.Set(reflect.ValueOf(p.states(o, f.jobj)))
+			}
+		}
+	}
+}
+
+// element reads one element of Retry, Catch, Choices, And, Or, Not or Branches; last tells whether it is the last
+// of its array.
+func (p *defParser) element(e *fieldSet, kind fieldKind, last bool, c *readCtx) reflect.Value {
+	switch kind {
+	case kindRetriers:
+		r := Retrier{}
+		p.read(e, reflect.ValueOf(&r).Elem(), &readCtx{jsonata: c.jsonata})
+		if p.strict {
+			p.retrier(e.jobj, last)
+		}
+		e.done("a retrier", nil)
+		return reflect.ValueOf(r)
+	case kindCatchers:
+		k := Catcher{}
+		p.read(e, reflect.ValueOf(&k).Elem(), &readCtx{jsonata: c.jsonata})
+		if p.strict {
+			p.catcher(e.jobj, last, c)
+		}
+		e.done("a catcher", nil)
+		return reflect.ValueOf(k)
+	case kindBranches:
+		return p.branch(e, branchMachine, c.jsonata)
+	case kindRule:
+		r := p.choiceRule(e, false, c)
+		return reflect.ValueOf(&r)
+	}
+	// Choices are read in the context of their state, And and Or in that of their rule.
+	return reflect.ValueOf(p.choiceRule(e, c.state, c))
+}
+
+func (p *defParser) queryLanguage(f *fieldSet, c *readCtx) string {
+	ql := f.str("QueryLanguage")
+	switch _, isStr := f.jobj.str("QueryLanguage"); {
+	case !isStr: // absent, or not a string (reported by str)
+	case ql == QueryLanguageJSONata:
+		c.jsonata = true
+	case ql == QueryLanguageJSONPath:
+		if c.state && p.jsonata {
+			p.errorf(f.path("QueryLanguage"), "a state cannot use JSONPath when the state machine's QueryLanguage is JSONata")
+		}
+		c.jsonata = false
+	default:
+		p.errorf(f.path("QueryLanguage"), "must be %q or %q, not %q", QueryLanguageJSONPath, QueryLanguageJSONata, ql)
+	}
+	if c.machine == topMachine {
+		p.jsonata = c.jsonata
+	}
+	return ql
+}
+
+func (p *defParser) branch(f *fieldSet, kind machineKind, jsonata bool) reflect.Value {
+	b := &Branch{}
+	p.read(f, reflect.ValueOf(b).Elem(), &readCtx{machine: kind, jsonata: jsonata})
+	if kind == processorMachine {
+		f.done("a Map item processor", nil)
+	} else {
+		f.done("a Parallel branch", nil)
+	}
+	return reflect.ValueOf(b)
+}
+
+// states reads the States object of owner (a state machine, branch or processor): one member per state, in order.
+// Strict, it checks the machine's transitions.
+func (p *defParser) states(f *fieldSet, owner jobj) []State {
+	out := make([]State, 0, f.o.Len())
+	if p.strict && f.o.Len() == 0 {
+		p.errorf(f.at, "must hold at least one state")
+		return out
+	}
+	sc := p.newScope(f.jobj, owner)
+	for i := 0; i < f.o.Len(); i++ {
+		name := f.o.Key(i)
+		f.used[i] = true
+		spath := f.path(name)
+		so, ok := f.o.At(i).(*value.Object)
+		if !ok {
+			p.errorf(spath, "a state is a JSON object, not %s", value.Kind(f.o.At(i)))
+			sc.unknownEdges = true
+			continue
+		}
+		if s := p.state(name, p.fields(so, spath), sc); s != nil {
 			out = append(out, s)
 		}
 	}
+	if p.strict {
+		p.scopeEnd(f.jobj, sc, owner)
+	}
 	return out
 }
 
-func (p *defParser) state(name string, obj *value.Object, path string) State {
-	f := p.fields(obj, path)
-	typ := f.requiredStr("Type")
-	comment := f.str("Comment")
-	ql := f.queryLanguage()
-	var s State
-	switch typ {
-	case "Pass":
-		s = &Pass{Name: name, Comment: comment, QueryLanguage: ql,
-			InputPath: f.path("InputPath"), Parameters: f.raw("Parameters"), Result: f.raw("Result"),
-			ResultPath: f.path("ResultPath"), OutputPath: f.path("OutputPath"),
-			Assign: f.raw("Assign"), Output: f.raw("Output"), Next: f.str("Next"), End: f.boolean("End")}
-	case "Task":
-		s = &Task{Name: name, Comment: comment, QueryLanguage: ql, Resource: f.requiredStr("Resource"),
-			InputPath: f.path("InputPath"), Parameters: f.raw("Parameters"), Arguments: f.raw("Arguments"),
-			Credentials: f.raw("Credentials"), ResultSelector: f.raw("ResultSelector"),
-			ResultPath: f.path("ResultPath"), OutputPath: f.path("OutputPath"),
-			Assign: f.raw("Assign"), Output: f.raw("Output"),
-			TimeoutSeconds: f.num("TimeoutSeconds"), TimeoutSecondsPath: f.str("TimeoutSecondsPath"),
-			HeartbeatSeconds: f.num("HeartbeatSeconds"), HeartbeatSecondsPath: f.str("HeartbeatSecondsPath"),
-			Retry: p.retriers(f), Catch: p.catchers(f), Next: f.str("Next"), End: f.boolean("End")}
-	case "Choice":
-		c := &Choice{Name: name, Comment: comment, QueryLanguage: ql,
-			InputPath: f.path("InputPath"), OutputPath: f.path("OutputPath"), Default: f.str("Default"),
-			Assign: f.raw("Assign"), Output: f.raw("Output")}
-		objs, paths := f.objects("Choices")
-		if !f.has("Choices") {
-			p.errorf(join(path, "Choices"), "is required")
-		}
-		for i, o := range objs {
-			c.Choices = append(c.Choices, p.choiceRule(o, paths[i], true))
-		}
-		s = c
-	case "Wait":
-		s = &Wait{Name: name, Comment: comment, QueryLanguage: ql,
-			InputPath: f.path("InputPath"), OutputPath: f.path("OutputPath"),
-			Seconds: f.num("Seconds"), SecondsPath: f.str("SecondsPath"),
-			Timestamp: f.str("Timestamp"), TimestampPath: f.str("TimestampPath"),
-			Assign: f.raw("Assign"), Output: f.raw("Output"), Next: f.str("Next"), End: f.boolean("End")}
-	case "Succeed":
-		s = &Succeed{Name: name, Comment: comment, QueryLanguage: ql,
-			InputPath: f.path("InputPath"), OutputPath: f.path("OutputPath"), Output: f.raw("Output")}
-	case "Fail":
-		s = &Fail{Name: name, Comment: comment, QueryLanguage: ql,
-			Error: f.str("Error"), ErrorPath: f.str("ErrorPath"), Cause: f.str("Cause"), CausePath: f.str("CausePath")}
-	case "Parallel":
-		par := &Parallel{Name: name, Comment: comment, QueryLanguage: ql,
-			InputPath: f.path("InputPath"), Parameters: f.raw("Parameters"), Arguments: f.raw("Arguments"),
-			ResultSelector: f.raw("ResultSelector"), ResultPath: f.path("ResultPath"), OutputPath: f.path("OutputPath"),
-			Assign: f.raw("Assign"), Output: f.raw("Output"),
-			Retry: p.retriers(f), Catch: p.catchers(f), Next: f.str("Next"), End: f.boolean("End")}
-		objs, paths := f.objects("Branches")
-		if !f.has("Branches") {
-			p.errorf(join(path, "Branches"), "is required")
-		}
-		for i, o := range objs {
-			par.Branches = append(par.Branches, p.branch(o, paths[i], false))
-		}
-		s = par
-	case "Map":
-		m := &Map{Name: name, Comment: comment, QueryLanguage: ql,
-			InputPath: f.path("InputPath"), ItemsPath: f.path("ItemsPath"), Items: f.raw("Items"),
-			ItemSelector: f.raw("ItemSelector"), Parameters: f.raw("Parameters"),
-			ItemReader: f.raw("ItemReader"), ItemBatcher: f.raw("ItemBatcher"), ResultWriter: f.raw("ResultWriter"),
-			MaxConcurrency: f.num("MaxConcurrency"), MaxConcurrencyPath: f.str("MaxConcurrencyPath"),
-			ToleratedFailureCount: f.num("ToleratedFailureCount"), ToleratedFailureCountPath: f.str("ToleratedFailureCountPath"),
-			ToleratedFailurePercentage: f.num("ToleratedFailurePercentage"), ToleratedFailurePercentagePath: f.str("ToleratedFailurePercentagePath"),
-			Label: f.str("Label"), ResultSelector: f.raw("ResultSelector"), ResultPath: f.path("ResultPath"),
-			OutputPath: f.path("OutputPath"), Assign: f.raw("Assign"), Output: f.raw("Output"),
-			Retry: p.retriers(f), Catch: p.catchers(f), Next: f.str("Next"), End: f.boolean("End")}
-		if o, bpath := f.object("ItemProcessor"); o != nil {
-			m.ItemProcessor = p.branch(o, bpath, true)
-		}
-		if o, bpath := f.object("Iterator"); o != nil {
-			m.Iterator = p.branch(o, bpath, true)
-		}
-		if m.ItemProcessor == nil && m.Iterator == nil && !f.has("ItemProcessor") && !f.has("Iterator") {
-			p.errorf(join(path, "ItemProcessor"), "is required")
-		}
-		s = m
-	case "":
-		// reported by requiredStr or str
-	default:
-		p.errorf(join(path, "Type"), "unknown state type %q", typ)
-	}
-	if s == nil {
+func (p *defParser) state(name string, f *fieldSet, sc *scope) State {
+	if !f.has("Type") {
+		p.errorf(f.path("Type"), "is required")
+		sc.unknownEdges = true
 		return nil
 	}
-	f.done()
+	typ := f.str("Type")
+	t, known := stateTypes[typ]
+	if !known {
+		if _, isStr := f.jobj.str("Type"); isStr {
+			p.errorf(f.path("Type"), "unknown state type %q (Pass, Task, Choice, Wait, Succeed, Fail, Parallel or Map)", typ)
+		}
+		sc.unknownEdges = true
+		return nil
+	}
+	v := reflect.New(t)
+	v.Elem().FieldByName("Name").SetString(name)
+	c := &readCtx{jsonata: p.jsonata, state: true, sc: sc, name: name}
+	p.read(f, v.Elem(), c)
+	s := v.Interface().(State)
+	if _, isMap := s.(*Map); isMap && !f.has("ItemProcessor") && !f.has("Iterator") {
+		p.errorf(f.path("ItemProcessor"), "is required")
+	}
+	d := descs[t]
+	f.done("a "+typ+" state", func(field string) string {
+		switch {
+		case typ == "Choice" && (field == "Next" || field == "End"):
+			return "a Choice state has no " + field + ": its Choices and Default name the next state"
+		case (typ == "Succeed" || typ == "Fail") && (field == "Next" || field == "End"):
+			return "a " + typ + " state ends its machine: it has no " + field
+		case d.byName[field] != nil && d.byName[field].lang&langOf(!c.jsonata) != 0:
+			lang, other := QueryLanguageJSONPath, QueryLanguageJSONata
+			if c.jsonata {
+				lang, other = other, lang
+			}
+			return fmt.Sprintf("field belongs to %s; this %s state is %s (set QueryLanguage to use it)", other, typ, lang)
+		}
+		return ""
+	})
+	if p.strict {
+		p.check(s, f.jobj, c)
+	}
 	return s
-}
-
-func (p *defParser) branch(obj *value.Object, path string, processor bool) *Branch {
-	f := p.fields(obj, path)
-	b := &Branch{Comment: f.str("Comment"), QueryLanguage: f.queryLanguage(), StartAt: f.requiredStr("StartAt")}
-	if processor {
-		if o, cpath := f.object("ProcessorConfig"); o != nil {
-			cf := p.fields(o, cpath)
-			b.ProcessorConfig = &ProcessorConfig{Mode: cf.str("Mode"), ExecutionType: cf.str("ExecutionType")}
-			cf.done()
-		}
-	}
-	b.States = p.states(f, "States")
-	f.done()
-	return b
-}
-
-func (p *defParser) retriers(f *fieldSet) []Retrier {
-	objs, paths := f.objects("Retry")
-	if objs == nil {
-		if f.has("Retry") {
-			return []Retrier{}
-		}
-		return nil
-	}
-	out := make([]Retrier, 0, len(objs))
-	for i, o := range objs {
-		rf := p.fields(o, paths[i])
-		r := Retrier{Comment: rf.str("Comment"), ErrorEquals: rf.strings("ErrorEquals"),
-			IntervalSeconds: rf.intp("IntervalSeconds"), MaxAttempts: rf.intp("MaxAttempts"),
-			BackoffRate: rf.floatp("BackoffRate"), MaxDelaySeconds: rf.intp("MaxDelaySeconds"),
-			JitterStrategy: rf.str("JitterStrategy")}
-		if !rf.has("ErrorEquals") {
-			p.errorf(join(paths[i], "ErrorEquals"), "is required")
-		}
-		rf.done()
-		out = append(out, r)
-	}
-	return out
-}
-
-func (p *defParser) catchers(f *fieldSet) []Catcher {
-	objs, paths := f.objects("Catch")
-	if objs == nil {
-		if f.has("Catch") {
-			return []Catcher{}
-		}
-		return nil
-	}
-	out := make([]Catcher, 0, len(objs))
-	for i, o := range objs {
-		cf := p.fields(o, paths[i])
-		c := Catcher{Comment: cf.str("Comment"), ErrorEquals: cf.strings("ErrorEquals"),
-			ResultPath: cf.path("ResultPath"), Assign: cf.raw("Assign"), Output: cf.raw("Output"),
-			Next: cf.requiredStr("Next")}
-		if !cf.has("ErrorEquals") {
-			p.errorf(join(paths[i], "ErrorEquals"), "is required")
-		}
-		cf.done()
-		out = append(out, c)
-	}
-	return out
 }
 
 // choiceOps are the comparison operators a choice rule may name.
@@ -497,48 +636,75 @@ func ChoiceOperators() []string {
 	return out
 }
 
-func (p *defParser) choiceRule(obj *value.Object, path string, top bool) ChoiceRule {
-	f := p.fields(obj, path)
-	r := ChoiceRule{Variable: f.str("Variable"), Comment: f.str("Comment")}
-	if top {
-		r.Next = f.requiredStr("Next")
-		r.Assign = f.raw("Assign")
-		r.Output = f.raw("Output")
-	}
-	if f.has("Condition") {
-		v, _ := f.get("Condition")
-		r.Condition = toGo(v)
-	}
-	for i := 0; i < obj.Len(); i++ {
-		k := obj.Key(i)
-		if !choiceOps[k] {
-			continue
-		}
-		v, _ := f.get(k)
-		if r.Op != "" {
-			p.errorf(join(path, k), "a choice rule has one comparison operator; it already has %s", r.Op)
-			continue
-		}
-		r.Op = k
-		r.Value = toGo(v)
-	}
-	if objs, paths := f.objects("And"); f.has("And") {
-		r.And = []ChoiceRule{}
-		for i, o := range objs {
-			r.And = append(r.And, p.choiceRule(o, paths[i], false))
+// choiceRule reads a choice rule. A JSONPath rule is a comparison (Variable and one operator) or a combination
+// (one of And, Or, Not); a JSONata rule has a Condition. top rules have Next and may Assign; nested ones have
+// neither.
+func (p *defParser) choiceRule(f *fieldSet, top bool, c *readCtx) ChoiceRule {
+	var combos []string
+	for _, k := range []string{"And", "Or", "Not"} {
+		if f.has(k) {
+			combos = append(combos, k)
 		}
 	}
-	if objs, paths := f.objects("Or"); f.has("Or") {
-		r.Or = []ChoiceRule{}
-		for i, o := range objs {
-			r.Or = append(r.Or, p.choiceRule(o, paths[i], false))
+	rc := &readCtx{jsonata: c.jsonata, top: top, combination: len(combos) > 0, sc: c.sc, name: c.name}
+	var r ChoiceRule
+	p.read(f, reflect.ValueOf(&r).Elem(), rc)
+	if c.jsonata {
+		if x, ok := f.get("Condition"); ok {
+			r.Condition = toGo(x)
+			if _, isBool := x.(bool); !isBool && !isJSONataExpr(x) {
+				p.errorf(f.path("Condition"), "must be a boolean or a JSONata expression {%% ... %%}, not %s", value.String(x))
+			}
+		}
+		if p.strict {
+			p.checkRule(f.jobj, &r, top, rc)
+		}
+		f.done("a JSONata choice rule", func(field string) string {
+			if field == "Variable" || field == "And" || field == "Or" || field == "Not" || choiceOps[field] {
+				return "field belongs to JSONPath choice rules; a JSONata rule has a Condition"
+			}
+			return ""
+		})
+		return r
+	}
+	switch {
+	case len(combos) > 1:
+		p.errorf(f.at, "a choice rule has one of And, Or, Not; this one has %s", strings.Join(combos, ", "))
+	case len(combos) == 0:
+		var ops []string
+		for i := 0; i < f.o.Len(); i++ {
+			if k := f.o.Key(i); choiceOps[k] {
+				f.used[i] = true
+				ops = append(ops, k)
+				if r.Op == "" {
+					r.Op, r.Value = k, toGo(f.o.At(i))
+				}
+			}
+		}
+		switch len(ops) {
+		case 0:
+			p.errorf(f.at, "a choice rule needs a comparison operator (StringEquals, NumericLessThan, IsPresent, ...) or one of And, Or, Not")
+		case 1:
+		default:
+			p.errorf(f.at, "a choice rule has exactly one comparison operator; this one has %s", strings.Join(ops, ", "))
 		}
 	}
-	if o, npath := f.object("Not"); o != nil {
-		n := p.choiceRule(o, npath, false)
-		r.Not = &n
+	if p.strict {
+		p.checkRule(f.jobj, &r, top, rc)
 	}
-	f.done()
+	f.done("a choice rule", func(field string) string {
+		switch {
+		case !top && (field == "Next" || field == "Assign"):
+			return "a nested choice rule (inside And, Or or Not) has no " + field
+		case field == "Condition":
+			return "Condition belongs to JSONata choice rules; a JSONPath rule compares a Variable"
+		case rc.combination && field == "Variable":
+			return "a combination rule (" + combos[0] + ") has no Variable"
+		case rc.combination && choiceOps[field]:
+			return "a combination rule (" + combos[0] + ") has no comparison operator"
+		}
+		return ""
+	})
 	return r
 }
 
@@ -552,6 +718,3 @@ func toGo(v any) any {
 	}
 	return v
 }
-
-// fmtIndex formats name[i].
-func fmtIndex(name string, i int) string { return name + "[" + strconv.Itoa(i) + "]" }
