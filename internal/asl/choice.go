@@ -54,22 +54,20 @@ func (c *compiler) choiceSpec(m *machine, t *Choice, at string) *choiceSpec {
 func (c *compiler) choiceRule(r *ChoiceRule, at string) *crule {
 	cr := &crule{op: r.Op}
 	n := 0
-	if r.And != nil {
+	for _, g := range [...]struct {
+		name  string
+		rules []ChoiceRule
+		into  *[]*crule
+	}{{"And", r.And, &cr.and}, {"Or", r.Or, &cr.or}} {
+		if g.rules == nil {
+			continue
+		}
 		n++
-		for i := range r.And {
-			cr.and = append(cr.and, c.choiceRule(&r.And[i], fmt.Sprintf("%s.And[%d]", at, i)))
+		for i := range g.rules {
+			*g.into = append(*g.into, c.choiceRule(&g.rules[i], fmtIndex(join(at, g.name), i)))
 		}
-		if len(r.And) == 0 {
-			c.errorf(join(at, "And"), "needs at least one rule")
-		}
-	}
-	if r.Or != nil {
-		n++
-		for i := range r.Or {
-			cr.or = append(cr.or, c.choiceRule(&r.Or[i], fmt.Sprintf("%s.Or[%d]", at, i)))
-		}
-		if len(r.Or) == 0 {
-			c.errorf(join(at, "Or"), "needs at least one rule")
+		if len(g.rules) == 0 {
+			c.errorf(join(at, g.name), "needs at least one rule")
 		}
 	}
 	if r.Not != nil {

@@ -41,6 +41,8 @@ type cstate struct {
 	retry []*retrier
 	catch []*catcher
 
+	run func(x *execution, r *stateRun, input any) (any, *cstate, *failure) // the interpreter of the state's type
+
 	task     *taskSpec
 	choice   *choiceSpec
 	wait     *waitSpec
@@ -151,11 +153,21 @@ func (c *compiler) state(m *machine, st *cstate, s State, ql string) {
 		c.errorf(at, "JSONata states are not supported by this engine yet")
 		return
 	}
+	// The fields several state types share (a type that has none of one gets its default).
+	st.inputPath = c.pathSel(field[*Path](s, "InputPath"), join(at, "InputPath"))
+	st.outputPath = c.pathSel(field[*Path](s, "OutputPath"), join(at, "OutputPath"))
+	st.parameters = c.template(field[any](s, "Parameters"), join(at, "Parameters"))
+	st.resultSelector = c.template(field[any](s, "ResultSelector"), join(at, "ResultSelector"))
+	st.resultPath = c.resultPath(field[*Path](s, "ResultPath"), join(at, "ResultPath"))
+	st.assign = c.template(field[any](s, "Assign"), join(at, "Assign"))
+	st.retry = c.retriers(field[[]Retrier](s, "Retry"), at)
+	st.catch = c.catchers(m, field[[]Catcher](s, "Catch"), at)
+	if hasField(s, "Next") {
+		c.transition(m, st, field[string](s, "Next"), field[bool](s, "End"), at)
+	}
 	switch t := s.(type) {
 	case *Pass:
-		st.inputPath = c.pathSel(t.InputPath, join(at, "InputPath"))
-		st.outputPath = c.pathSel(t.OutputPath, join(at, "OutputPath"))
-		st.parameters = c.template(t.Parameters, join(at, "Parameters"))
+		st.run = (*execution).runPass
 		if t.Result != nil {
 			v, err := jsonValue(t.Result)
 			if err != nil {
@@ -163,46 +175,23 @@ func (c *compiler) state(m *machine, st *cstate, s State, ql string) {
 			}
 			st.result, st.hasResult = v, true
 		}
-		st.resultPath = c.resultPath(t.ResultPath, join(at, "ResultPath"))
-		st.assign = c.template(t.Assign, join(at, "Assign"))
-		c.transition(m, st, t.Next, t.End, at)
 	case *Task:
-		st.inputPath = c.pathSel(t.InputPath, join(at, "InputPath"))
-		st.outputPath = c.pathSel(t.OutputPath, join(at, "OutputPath"))
-		st.parameters = c.template(t.Parameters, join(at, "Parameters"))
-		st.resultSelector = c.template(t.ResultSelector, join(at, "ResultSelector"))
-		st.resultPath = c.resultPath(t.ResultPath, join(at, "ResultPath"))
-		st.assign = c.template(t.Assign, join(at, "Assign"))
-		st.retry = c.retriers(t.Retry, at)
-		st.catch = c.catchers(m, t.Catch, at)
+		st.run = (*execution).runTask
 		st.task = c.taskSpec(t, at)
-		c.transition(m, st, t.Next, t.End, at)
 	case *Choice:
-		st.inputPath = c.pathSel(t.InputPath, join(at, "InputPath"))
-		st.outputPath = c.pathSel(t.OutputPath, join(at, "OutputPath"))
-		st.assign = c.template(t.Assign, join(at, "Assign"))
+		st.run = (*execution).runChoice
 		st.choice = c.choiceSpec(m, t, at)
 	case *Wait:
-		st.inputPath = c.pathSel(t.InputPath, join(at, "InputPath"))
-		st.outputPath = c.pathSel(t.OutputPath, join(at, "OutputPath"))
-		st.assign = c.template(t.Assign, join(at, "Assign"))
+		st.run = (*execution).runWait
 		st.wait = c.waitSpec(t, at)
-		c.transition(m, st, t.Next, t.End, at)
 	case *Succeed:
-		st.inputPath = c.pathSel(t.InputPath, join(at, "InputPath"))
-		st.outputPath = c.pathSel(t.OutputPath, join(at, "OutputPath"))
+		st.run = (*execution).runSucceed
 		st.end = true
 	case *Fail:
+		st.run = (*execution).runFail
 		st.fail = c.failSpec(t, at)
 	case *Parallel:
-		st.inputPath = c.pathSel(t.InputPath, join(at, "InputPath"))
-		st.outputPath = c.pathSel(t.OutputPath, join(at, "OutputPath"))
-		st.parameters = c.template(t.Parameters, join(at, "Parameters"))
-		st.resultSelector = c.template(t.ResultSelector, join(at, "ResultSelector"))
-		st.resultPath = c.resultPath(t.ResultPath, join(at, "ResultPath"))
-		st.assign = c.template(t.Assign, join(at, "Assign"))
-		st.retry = c.retriers(t.Retry, at)
-		st.catch = c.catchers(m, t.Catch, at)
+		st.run = (*execution).runParallel
 		if len(t.Branches) == 0 {
 			c.errorf(join(at, "Branches"), "a Parallel state needs at least one branch")
 		}
@@ -212,31 +201,25 @@ func (c *compiler) state(m *machine, st *cstate, s State, ql string) {
 				c.errorf(bat, "branch is nil")
 				continue
 			}
-			bql := b.QueryLanguage
-			if bql == "" {
-				bql = ql
-			}
-			st.branches = append(st.branches, c.machine(b.StartAt, b.States, bql, bat))
+			st.branches = append(st.branches, c.machine(b.StartAt, b.States, branchQL(b, ql), bat))
 		}
-		c.transition(m, st, t.Next, t.End, at)
 	case *Map:
-		st.inputPath = c.pathSel(t.InputPath, join(at, "InputPath"))
-		st.outputPath = c.pathSel(t.OutputPath, join(at, "OutputPath"))
-		sel, selAt := t.ItemSelector, join(at, "ItemSelector")
-		if sel == nil {
-			sel, selAt = t.Parameters, join(at, "Parameters")
+		st.run = (*execution).runMap
+		if t.ItemSelector != nil {
+			st.parameters = c.template(t.ItemSelector, join(at, "ItemSelector"))
 		}
-		st.parameters = c.template(sel, selAt)
-		st.resultSelector = c.template(t.ResultSelector, join(at, "ResultSelector"))
-		st.resultPath = c.resultPath(t.ResultPath, join(at, "ResultPath"))
-		st.assign = c.template(t.Assign, join(at, "Assign"))
-		st.retry = c.retriers(t.Retry, at)
-		st.catch = c.catchers(m, t.Catch, at)
 		st.mp = c.mapSpec(t, at, ql)
-		c.transition(m, st, t.Next, t.End, at)
 	default:
 		c.errorf(at, "unknown state type %T", s)
 	}
+}
+
+// branchQL is the query language of a branch or processor: its own, or that of the machine around it.
+func branchQL(b *Branch, ql string) string {
+	if b.QueryLanguage != "" {
+		return b.QueryLanguage
+	}
+	return ql
 }
 
 // jsonValue converts a JSON field given as a Go value (map, json.RawMessage, ...) to the value model.
@@ -256,39 +239,33 @@ func (c *compiler) path(s, at string) *jsonpath.Path {
 	return p
 }
 
+// optPath compiles an optional path field: absent (nil, false), JSON null (nil, true), or the path (nil when it
+// does not parse, which is reported).
+func (c *compiler) optPath(p *Path, at string) (*jsonpath.Path, bool) {
+	if p == nil || p.Null {
+		return nil, p != nil
+	}
+	return c.path(p.Value, at), false
+}
+
 func (c *compiler) pathSel(p *Path, at string) pathSel {
-	if p == nil {
-		return pathSel{}
-	}
-	if p.Null {
-		return pathSel{null: true}
-	}
-	jp := c.path(p.Value, at)
+	jp, null := c.optPath(p, at)
 	if jp != nil && jp.IsRoot() && jp.Root() == jsonpath.RootInput {
-		return pathSel{}
+		jp = nil // $ selects the whole input, as no path does
 	}
-	return pathSel{p: jp}
+	return pathSel{null: null, p: jp}
 }
 
 func (c *compiler) resultPath(p *Path, at string) resultPath {
-	if p == nil {
-		return resultPath{}
-	}
-	if p.Null {
-		return resultPath{discard: true}
-	}
-	jp := c.path(p.Value, at)
-	if jp == nil {
-		return resultPath{}
-	}
-	if jp.Root() != jsonpath.RootInput || !jp.IsReference() {
+	jp, null := c.optPath(p, at)
+	if jp != nil && (jp.Root() != jsonpath.RootInput || !jp.IsReference()) {
 		c.errorf(at, "ResultPath must be a reference path starting with $ (names and indexes only), not %q", p.Value)
-		return resultPath{}
+		jp = nil
 	}
-	if jp.IsRoot() {
-		return resultPath{}
+	if jp != nil && jp.IsRoot() {
+		jp = nil // $: the result replaces the input
 	}
-	return resultPath{p: jp}
+	return resultPath{discard: null, p: jp}
 }
 
 func (c *compiler) retriers(rs []Retrier, at string) []*retrier {
@@ -548,11 +525,7 @@ func (c *compiler) mapSpec(t *Map, at string, ql string) *mapSpec {
 	if t.ItemReader != nil || t.ResultWriter != nil || t.ItemBatcher != nil {
 		c.errorf(at, "ItemReader, ItemBatcher and ResultWriter (Distributed Map) are not supported by this engine")
 	}
-	bql := b.QueryLanguage
-	if bql == "" {
-		bql = ql
-	}
-	ms.processor = c.machine(b.StartAt, b.States, bql, join(at, bname))
+	ms.processor = c.machine(b.StartAt, b.States, branchQL(b, ql), join(at, bname))
 	ms.maxConcurrency = c.numOrPath(t.MaxConcurrency, t.MaxConcurrencyPath, "MaxConcurrency", at, true)
 	ms.toleratedCount = c.numOrPath(t.ToleratedFailureCount, t.ToleratedFailureCountPath, "ToleratedFailureCount", at, true)
 	ms.toleratedPct = c.numOrPath(t.ToleratedFailurePercentage, t.ToleratedFailurePercentagePath, "ToleratedFailurePercentage", at, false)

@@ -138,55 +138,20 @@ func (x *execution) emitAborted(t *thread, active *cstate, prev int64) {
 	}
 }
 
-func (x *execution) runParallel(r *stateRun) (any, *cstate, *failure) {
+func (x *execution) runParallel(r *stateRun, input any) (any, *cstate, *failure) {
 	st, t := r.st, r.t
-	input, f := r.inputPath(r.raw)
-	if f != nil {
-		return nil, nil, f
-	}
-	counters := make([]int, len(st.retry))
+	counters := make([]int, len(st.retry)) // attempts per retrier
 	for {
-		eff := input
-		if st.parameters != nil {
-			if eff, f = r.evalTemplate(st.parameters, input); f != nil {
-				return nil, nil, f
-			}
+		eff, f := r.parameters(input)
+		if f != nil {
+			return nil, nil, f
 		}
 		x.emit(t, EventParallelStateStarted, nil)
 		results, f := x.runBranches(r, eff)
-		if f == nil {
-			var out any
-			var assigned *assignment
-			if assigned, f = r.assign(st.assign, results); f == nil {
-				out, f = r.finish(results)
-			}
-			if f == nil {
-				r.exit(out, assigned)
-				return out, st.next, nil
-			}
-		}
-		if out, next, f, retried := r.compoundFailure(f, counters, EventParallelStateFailed); retried {
-			continue
-		} else {
+		if out, next, f, retry := r.settle(results, f, counters, EventParallelStateFailed); !retry {
 			return out, next, f
 		}
 	}
-}
-
-// compoundFailure handles the failure of a Parallel or Map attempt: retry (no event), or <Type>StateFailed then
-// Catch.
-func (r *stateRun) compoundFailure(f *failure, counters []int, failedEvent string) (any, *cstate, *failure, bool) {
-	if f == errAborted {
-		return nil, nil, f, false
-	}
-	retried, f := r.retry(f, counters)
-	if retried || f == errAborted {
-		return nil, nil, f, retried
-	}
-	r.x.emit(r.t, failedEvent, nil)
-	r.t.active = nil
-	out, next, f := r.catch(f)
-	return out, next, f, false
 }
 
 func (x *execution) runBranches(r *stateRun, input any) ([]any, *failure) {
@@ -220,18 +185,27 @@ func (x *execution) runBranches(r *stateRun, input any) ([]any, *failure) {
 			x.emitAborted(t, c.active, failEvt)
 		}
 	}
-	if t.isAborted() {
-		return nil, errAborted
+	if f := x.endChildren(t, fail, failEvt, lastSrc, EventParallelStateSucceeded); f != nil {
+		return nil, f
 	}
-	if fail != nil {
-		t.src = failEvt
-		return nil, fail
-	}
-	t.src = lastSrc
-	x.emitPrev(t, lastSrc, EventParallelStateSucceeded, nil, false)
 	out := make([]any, len(results))
 	copy(out, results)
 	return out, nil
+}
+
+// endChildren ends the wait of a Parallel or Map for its children: aborted, failed (what follows comes after
+// the failure's event, failEvt), or succeeded, with the succeeded event after the last child's, last.
+func (x *execution) endChildren(t *thread, fail *failure, failEvt, last int64, succeeded string) *failure {
+	if t.isAborted() {
+		return errAborted
+	}
+	if fail != nil {
+		t.src = failEvt
+		return fail
+	}
+	t.src = last
+	x.emitPrev(t, last, succeeded, nil, false)
+	return nil
 }
 
 func scopeName(parent, state string, i int) string {
@@ -242,13 +216,9 @@ func scopeName(parent, state string, i int) string {
 	return parent + "/" + s
 }
 
-func (x *execution) runMap(r *stateRun) (any, *cstate, *failure) {
+func (x *execution) runMap(r *stateRun, input any) (any, *cstate, *failure) {
 	st, t := r.st, r.t
-	input, f := r.inputPath(r.raw)
-	if f != nil {
-		return nil, nil, f
-	}
-	counters := make([]int, len(st.retry))
+	counters := make([]int, len(st.retry)) // attempts per retrier
 	for {
 		items, f := r.mapItems(input)
 		if f != nil {
@@ -260,20 +230,7 @@ func (x *execution) runMap(r *stateRun) (any, *cstate, *failure) {
 		}
 		x.emit(t, EventMapStateStarted, &MapStateStartedEventDetails{Length: len(items)})
 		results, f := x.runIterations(r, input, items, limits)
-		if f == nil {
-			var out any
-			var assigned *assignment
-			if assigned, f = r.assign(st.assign, results); f == nil {
-				out, f = r.finish(results)
-			}
-			if f == nil {
-				r.exit(out, assigned)
-				return out, st.next, nil
-			}
-		}
-		if out, next, f, retried := r.compoundFailure(f, counters, EventMapStateFailed); retried {
-			continue
-		} else {
+		if out, next, f, retry := r.settle(results, f, counters, EventMapStateFailed); !retry {
 			return out, next, f
 		}
 	}
@@ -309,23 +266,8 @@ type mapLimits struct {
 func (r *stateRun) mapLimits(input any, n int) (mapLimits, *failure) {
 	ms := r.st.mp
 	l := mapLimits{toleratedCount: -1, toleratedPct: -1}
-	resolveInt := func(np numOrPath) (int64, *failure) {
-		if np.path == nil {
-			return np.n, nil
-		}
-		v, err := r.env(input).Path(np.path)
-		if err != nil {
-			return 0, r.fail("Invalid path '%s' : %s", np.path.String(), err.Error())
-		}
-		num, ok := v.(value.Number)
-		i, isInt := num.Int64()
-		if !ok || !isInt || !num.IsIntegerText() {
-			return 0, r.fail("The %s field refers to value \"%s\" which is not a valid integer: %s", np.field, plain(v), np.path.String())
-		}
-		return i, nil
-	}
 	if ms.maxConcurrency.set {
-		m, f := resolveInt(ms.maxConcurrency)
+		m, f := r.intField(ms.maxConcurrency, input, false)
 		if f != nil {
 			return l, f
 		}
@@ -335,7 +277,7 @@ func (r *stateRun) mapLimits(input any, n int) (mapLimits, *failure) {
 		l.maxConcurrency = int(min(m, math.MaxInt32))
 	}
 	if ms.toleratedCount.set {
-		c, f := resolveInt(ms.toleratedCount)
+		c, f := r.intField(ms.toleratedCount, input, false)
 		if f != nil {
 			return l, f
 		}
@@ -347,16 +289,15 @@ func (r *stateRun) mapLimits(input any, n int) (mapLimits, *failure) {
 	if ms.toleratedPct.set {
 		p := ms.toleratedPct.f
 		if ms.toleratedPct.path != nil {
-			v, err := r.env(input).Path(ms.toleratedPct.path)
-			if err != nil {
-				return l, r.fail("Invalid path '%s' : %s", ms.toleratedPct.path.String(), err.Error())
+			num, v, f := r.numberAt(ms.toleratedPct.path, input)
+			if f != nil {
+				return l, f
 			}
-			num, ok := v.(value.Number)
-			f, ferr := num.Float64()
-			if !ok || ferr != nil {
+			pct, ferr := num.Float64()
+			if ferr != nil {
 				return l, r.fail("The ToleratedFailurePercentagePath field refers to value \"%s\" which is not a valid float: %s", plain(v), ms.toleratedPct.path.String())
 			}
-			p = f
+			p = pct
 		}
 		if p < 0 || p > 100 {
 			return l, r.fail("ToleratedFailurePercentage must be between 0 and 100.")
@@ -454,15 +395,9 @@ func (x *execution) runIterations(r *stateRun, input any, items []any, l mapLimi
 			}
 		}
 	}
-	if t.isAborted() {
-		return nil, errAborted
+	if f := x.endChildren(t, fail, failEvt, lastPub, EventMapStateSucceeded); f != nil {
+		return nil, f
 	}
-	if fail != nil {
-		t.src = failEvt
-		return nil, fail
-	}
-	t.src = lastPub
-	x.emitPrev(t, lastPub, EventMapStateSucceeded, nil, false)
 	return results, nil
 }
 

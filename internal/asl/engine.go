@@ -100,7 +100,7 @@ func (e *Execution) Events() []HistoryEvent {
 	e.once.Do(func() {
 		e.events = make([]HistoryEvent, len(e.records))
 		for i := range e.records {
-			e.events[i] = e.records[i].event(int64(i) + 1)
+			e.records[i].fill(&e.events[i], int64(i)+1)
 		}
 	})
 	return e.events
@@ -452,7 +452,7 @@ func (x *execution) run() (*Execution, error) {
 	if d := x.eng.sm.TimeoutSeconds; d != nil && *d > 0 {
 		x.armTimeout(root, time.Duration(*d)*time.Second)
 	}
-	det := &executionStartedRec{}
+	det := &eventRec[ExecutionStartedEventDetails]{}
 	det.d.Input, det.d.InputDetails, det.d.RoleArn = det.data(x.input), det.details(), x.opts.RoleArn
 	x.emitPrev(root, 0, EventExecutionStarted, &det.d, false)
 
@@ -488,7 +488,7 @@ func (x *execution) run() (*Execution, error) {
 	default:
 		exec.Status = StatusSucceeded
 		exec.Output = value.Marshal(out)
-		rec := &outputRec{}
+		rec := &eventRec[OutputDetails]{}
 		rec.d.Output, rec.d.OutputDetails = rec.data(out), rec.details()
 		x.emit(root, EventExecutionSucceeded, &rec.d)
 	}
@@ -557,23 +557,15 @@ func (x *execution) forceEmit(t *thread, typ string, det any) {
 	x.hmu.Unlock()
 }
 
-// Records bundle a details struct with its Data so that an event costs one allocation.
-type executionStartedRec struct {
-	d     ExecutionStartedEventDetails
+// eventRec bundles the details of an event with the Data and DataDetails they point to, so that an event costs
+// one allocation.
+type eventRec[D any] struct {
+	d     D
 	data0 Data
 	dd    DataDetails
+	dd2   DataDetails // StateExited's AssignedVariablesDetails (it takes no room: dd is padded to a word)
 }
 
-func (r *executionStartedRec) data(v any) *Data { r.data0 = valueData(v); return &r.data0 }
+func (r *eventRec[D]) data(v any) *Data { r.data0 = valueData(v); return &r.data0 }
 
-func (r *executionStartedRec) details() *DataDetails { return &r.dd }
-
-type outputRec struct {
-	d     OutputDetails
-	data0 Data
-	dd    DataDetails
-}
-
-func (r *outputRec) data(v any) *Data { r.data0 = valueData(v); return &r.data0 }
-
-func (r *outputRec) details() *DataDetails { return &r.dd }
+func (r *eventRec[D]) details() *DataDetails { return &r.dd }

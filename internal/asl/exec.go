@@ -146,8 +146,8 @@ type visit struct {
 
 // visitRecs are the details of a state visit's Entered and Exited events, allocated together.
 type visitRecs struct {
-	entered stateEnteredRec
-	exited  stateExitedRec
+	entered eventRec[StateEnteredEventDetails]
+	exited  eventRec[StateExitedEventDetails]
 }
 
 // getRun returns a cleared stateRun. A stateRun is bookkeeping that nothing keeps once its visit is over (the
@@ -205,27 +205,11 @@ func (x *execution) runState(t *thread, st *cstate, input any) (out any, next *c
 		}
 		x.putRun(r)
 	}()
-	switch st.typ {
-	case "Pass":
-		out, next, f = x.runPass(r)
-	case "Task":
-		out, next, f = x.runTask(r)
-	case "Choice":
-		out, next, f = x.runChoice(r)
-	case "Wait":
-		out, next, f = x.runWait(r)
-	case "Succeed":
-		out, next, f = x.runSucceed(r)
-	case "Fail":
-		return nil, nil, x.runFail(r)
-	case "Parallel":
-		out, next, f = x.runParallel(r)
-	case "Map":
-		out, next, f = x.runMap(r)
-	default:
-		return nil, nil, r.fail("unknown state type %s", st.typ)
+	in, f := r.inputPath(input) // the state's input after InputPath (a Fail state has none)
+	if f != nil {
+		return nil, nil, f
 	}
-	return out, next, f
+	return st.run(x, r, in)
 }
 
 func (x *execution) observe(t *thread, st *cstate, phase Phase, since time.Time, f *failure) {
@@ -387,55 +371,33 @@ func (r *stateRun) assign(tp *template, input any) (*assignment, *failure) {
 	return a, nil
 }
 
-func (x *execution) runPass(r *stateRun) (any, *cstate, *failure) {
+func (x *execution) runPass(r *stateRun, input any) (any, *cstate, *failure) {
 	st := r.st
-	input, f := r.inputPath(r.raw)
-	if f != nil {
-		return nil, nil, f
-	}
-	result := input
-	switch {
-	case st.hasResult:
-		result = st.result
-	case st.parameters != nil:
-		if result, f = r.evalTemplate(st.parameters, input); f != nil {
+	result := st.result
+	if !st.hasResult {
+		var f *failure
+		if result, f = r.parameters(input); f != nil {
 			return nil, nil, f
 		}
 	}
-	assigned, f := r.assign(st.assign, result)
-	if f != nil {
-		return nil, nil, f
-	}
-	out, f := r.resultPath(st.resultPath, result)
-	if f != nil {
-		return nil, nil, f
-	}
-	if out, f = r.outputPath(out); f != nil {
-		return nil, nil, f
-	}
-	r.exit(out, assigned)
-	return out, st.next, nil
+	return r.leave(st.assign, result, st.next)
 }
 
-func (x *execution) runSucceed(r *stateRun) (any, *cstate, *failure) {
-	input, f := r.inputPath(r.raw)
+// leave ends a run of a state that has no retriers on its result (see complete) and goes to next.
+func (r *stateRun) leave(assign *template, result any, next *cstate) (any, *cstate, *failure) {
+	out, f := r.complete(assign, result, nil)
 	if f != nil {
 		return nil, nil, f
 	}
-	out, f := r.outputPath(input)
-	if f != nil {
-		return nil, nil, f
-	}
-	r.exit(out, nil)
-	return out, nil, nil
+	return out, next, nil
 }
 
-func (x *execution) runChoice(r *stateRun) (any, *cstate, *failure) {
+func (x *execution) runSucceed(r *stateRun, input any) (any, *cstate, *failure) {
+	return r.leave(nil, input, nil)
+}
+
+func (x *execution) runChoice(r *stateRun, input any) (any, *cstate, *failure) {
 	cs := r.st.choice
-	input, f := r.inputPath(r.raw)
-	if f != nil {
-		return nil, nil, f
-	}
 	env := r.env(input)
 	var next *cstate
 	var assign *template
@@ -457,27 +419,14 @@ func (x *execution) runChoice(r *stateRun) (any, *cstate, *failure) {
 	} else if assign == nil {
 		assign = r.st.assign
 	}
-	assigned, f := r.assign(assign, input)
-	if f != nil {
-		return nil, nil, f
-	}
-	out, f := r.outputPath(input)
-	if f != nil {
-		return nil, nil, f
-	}
-	r.exit(out, assigned)
-	return out, next, nil
+	return r.leave(assign, input, next)
 }
 
 // maxWait is the longest delay a Wait state accepts.
 const maxWait = math.MaxInt32 * time.Second
 
-func (x *execution) runWait(r *stateRun) (any, *cstate, *failure) {
+func (x *execution) runWait(r *stateRun, input any) (any, *cstate, *failure) {
 	w := r.st.wait
-	input, f := r.inputPath(r.raw)
-	if f != nil {
-		return nil, nil, f
-	}
 	env := r.env(input)
 	now := x.now()
 	var d time.Duration
@@ -529,38 +478,30 @@ func (x *execution) runWait(r *stateRun) (any, *cstate, *failure) {
 	if d > 0 && !x.sched.sleep(r.t, d) {
 		return nil, nil, errAborted
 	}
-	assigned, f := r.assign(r.st.assign, input)
-	if f != nil {
-		return nil, nil, f
-	}
-	out, f := r.outputPath(input)
-	if f != nil {
-		return nil, nil, f
-	}
-	r.exit(out, assigned)
-	return out, r.st.next, nil
+	return r.leave(r.st.assign, input, r.st.next)
 }
 
-func (x *execution) runFail(r *stateRun) *failure {
+// runFail ends the run with the Fail state's error and cause.
+func (x *execution) runFail(r *stateRun, input any) (any, *cstate, *failure) {
 	fs := r.st.fail
 	f := &failure{Error: fs.errName, Cause: fs.cause, hasError: fs.hasError, hasCause: fs.hasCause}
-	env := r.env(r.raw)
+	env := r.env(input)
 	if fs.errorPath != nil || fs.errorCall != nil {
 		s, ff := r.failString(env, fs.errorPath, fs.errorCall != nil, fs.errorPathSrc, "ErrorPath")
 		if ff != nil {
-			return ff
+			return nil, nil, ff
 		}
 		f.Error, f.hasError = s, true
 	}
 	if fs.causePath != nil || fs.causeCall != nil {
 		s, ff := r.failString(env, fs.causePath, fs.causeCall != nil, fs.causeSrc, "CausePath")
 		if ff != nil {
-			return ff
+			return nil, nil, ff
 		}
 		f.Cause, f.hasCause = s, true
 	}
 	r.t.active = nil
-	return f
+	return nil, nil, f
 }
 
 func (r *stateRun) failString(env *evalEnv, p *jsonpath.Path, isCall bool, src, field string) (string, *failure) {
@@ -585,25 +526,3 @@ func (r *stateRun) failString(env *evalEnv, p *jsonpath.Path, isCall bool, src, 
 	}
 	return s, nil
 }
-
-// Records bundle details with their Data (one allocation per event).
-type stateEnteredRec struct {
-	d     StateEnteredEventDetails
-	data0 Data
-	dd    DataDetails
-}
-
-func (r *stateEnteredRec) data(v any) *Data { r.data0 = valueData(v); return &r.data0 }
-
-func (r *stateEnteredRec) details() *DataDetails { return &r.dd }
-
-type stateExitedRec struct {
-	d     StateExitedEventDetails
-	data0 Data
-	dd    DataDetails
-	dd2   DataDetails
-}
-
-func (r *stateExitedRec) data(v any) *Data { r.data0 = valueData(v); return &r.data0 }
-
-func (r *stateExitedRec) details() *DataDetails { return &r.dd }

@@ -3,6 +3,8 @@ package asl
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/cpwarden/cpwarden/internal/asl/value"
@@ -276,98 +278,60 @@ type record struct {
 	det  any
 }
 
-// event builds the event; id is its position in the history plus one (records are stored in id order, so the
-// id is not kept).
-func (r *record) event(id int64) HistoryEvent {
-	e := HistoryEvent{ID: id, PreviousEventID: r.prev, Type: r.typ, Timestamp: time.Unix(0, r.at).UTC()}
-	switch d := r.det.(type) {
-	case nil:
-	case *ExecutionStartedEventDetails:
-		e.ExecutionStartedEventDetails = d
-	case *StateEnteredEventDetails:
-		e.StateEnteredEventDetails = d
-	case *StateExitedEventDetails:
-		e.StateExitedEventDetails = d
-	case *TaskScheduledEventDetails:
-		e.TaskScheduledEventDetails = d
-	case *TaskResourceDetails:
-		e.TaskStartedEventDetails = d
-	case *LambdaFunctionScheduledDetails:
-		e.LambdaFunctionScheduledEventDetails = d
-	case *ActivityScheduledEventDetails:
-		e.ActivityScheduledEventDetails = d
-	case *ActivityStartedEventDetails:
-		e.ActivityStartedEventDetails = d
-	case *MapStateStartedEventDetails:
-		e.MapStateStartedEventDetails = d
-	case *MapRunStartedEventDetails:
-		e.MapRunStartedEventDetails = d
-	case *EvaluationFailedEventDetails:
-		e.EvaluationFailedEventDetails = d
-	case *MapIterationEventDetails:
-		switch r.typ {
-		case EventMapIterationStarted:
-			e.MapIterationStartedEventDetails = d
-		case EventMapIterationSucceeded:
-			e.MapIterationSucceededEventDetails = d
-		case EventMapIterationFailed:
-			e.MapIterationFailedEventDetails = d
-		case EventMapIterationAborted:
-			e.MapIterationAbortedEventDetails = d
+// fill builds the event in e; id is its position in the history plus one (records are stored in id order, so
+// the id is not kept).
+func (r *record) fill(e *HistoryEvent, id int64) {
+	*e = HistoryEvent{ID: id, PreviousEventID: r.prev, Type: r.typ, Timestamp: time.Unix(0, r.at).UTC()}
+	if r.det == nil {
+		return
+	}
+	d := reflect.ValueOf(r.det)
+	i, ok := detailsByGoType[d.Type()]
+	if !ok {
+		i, ok = detailsByType[r.typ]
+	}
+	if f := reflect.ValueOf(e).Elem(); ok && f.Field(i).Type() == d.Type() {
+		f.Field(i).Set(d)
+	}
+}
+
+// details returns the details of the event's Type (the field the API names after it), or nil.
+func (e *HistoryEvent) details() any {
+	i, ok := detailsByType[e.Type]
+	if !ok {
+		return nil
+	}
+	if f := reflect.ValueOf(e).Elem().Field(i); !f.IsNil() {
+		return f.Interface()
+	}
+	return nil
+}
+
+// The field of HistoryEvent that holds an event's details follows from the fields themselves: a details type
+// that one field has (StateEnteredEventDetails, for every <Type>StateEntered event) goes there, the others
+// (ErrorDetails, ...) go to the field the API names after the event type, <type>EventDetails.
+var (
+	detailsByGoType = map[reflect.Type]int{}
+	detailsByType   = map[string]int{}
+)
+
+func init() {
+	t := reflect.TypeOf(HistoryEvent{})
+	fields := map[reflect.Type]int{}
+	for i := 0; i < t.NumField(); i++ {
+		name, isDetails := strings.CutSuffix(strings.TrimSuffix(t.Field(i).Tag.Get("json"), ",omitempty"), "EventDetails")
+		if !isDetails {
+			continue
 		}
-	case *TaskOutputDetails:
-		if r.typ == EventTaskSubmitted {
-			e.TaskSubmittedEventDetails = d
-		} else {
-			e.TaskSucceededEventDetails = d
-		}
-	case *TaskErrorDetails:
-		switch r.typ {
-		case EventTaskFailed:
-			e.TaskFailedEventDetails = d
-		case EventTaskTimedOut:
-			e.TaskTimedOutEventDetails = d
-		case EventTaskStartFailed:
-			e.TaskStartFailedEventDetails = d
-		case EventTaskSubmitFailed:
-			e.TaskSubmitFailedEventDetails = d
-		}
-	case *OutputDetails:
-		switch r.typ {
-		case EventExecutionSucceeded:
-			e.ExecutionSucceededEventDetails = d
-		case EventLambdaSucceeded:
-			e.LambdaFunctionSucceededEventDetails = d
-		case EventActivitySucceeded:
-			e.ActivitySucceededEventDetails = d
-		}
-	case *ErrorDetails:
-		switch r.typ {
-		case EventExecutionFailed:
-			e.ExecutionFailedEventDetails = d
-		case EventExecutionAborted:
-			e.ExecutionAbortedEventDetails = d
-		case EventExecutionTimedOut:
-			e.ExecutionTimedOutEventDetails = d
-		case EventLambdaFailed:
-			e.LambdaFunctionFailedEventDetails = d
-		case EventLambdaTimedOut:
-			e.LambdaFunctionTimedOutEventDetails = d
-		case EventLambdaScheduleFailed:
-			e.LambdaFunctionScheduleFailedDetails = d
-		case EventLambdaStartFailed:
-			e.LambdaFunctionStartFailedDetails = d
-		case EventActivityFailed:
-			e.ActivityFailedEventDetails = d
-		case EventActivityTimedOut:
-			e.ActivityTimedOutEventDetails = d
-		case EventActivityScheduleFailed:
-			e.ActivityScheduleFailedEventDetails = d
-		case "MapRunFailed":
-			e.MapRunFailedEventDetails = d
+		detailsByType[strings.ToUpper(name[:1])+name[1:]] = i
+		detailsByGoType[t.Field(i).Type] = i
+		fields[t.Field(i).Type]++
+	}
+	for typ, n := range fields {
+		if n > 1 {
+			delete(detailsByGoType, typ)
 		}
 	}
-	return e
 }
 
 // UnmarshalJSON reads an event as the API, the AWS CLI or this package writes it: the timestamp may be an

@@ -180,67 +180,44 @@ func isTaskEvent(typ string) bool {
 }
 
 func fillOutcome(res *TaskResult, e *HistoryEvent) {
-	// The result is parsed once here, not on every replay: values are immutable and can be shared.
-	setOutput := func(d *Data) {
-		if d == nil {
-			res.Value = nil
-			return
+	switch d := e.details().(type) {
+	case *TaskOutputDetails:
+		res.setOutput(d.Output)
+	case *OutputDetails:
+		res.setOutput(d.Output)
+	case *TaskErrorDetails:
+		res.setError(e.Type, d.Error, d.Cause)
+	case *ErrorDetails:
+		res.setError(e.Type, d.Error, d.Cause)
+	default: // no details
+		if strings.HasSuffix(e.Type, "Succeeded") {
+			res.setOutput(nil)
+		} else {
+			res.setError(e.Type, "", "")
 		}
-		if v, err := d.Value(); err == nil {
-			res.Value = v
-			return
-		}
-		res.Output = json.RawMessage(d.String()) // not JSON: the engine reports it
 	}
-	switch e.Type {
-	case EventTaskSucceeded:
-		setOutput(e.TaskSucceededEventDetails.Output)
-	case EventLambdaSucceeded:
-		setOutput(e.LambdaFunctionSucceededEventDetails.Output)
-	case EventActivitySucceeded:
-		setOutput(e.ActivitySucceededEventDetails.Output)
-	case EventTaskFailed, EventTaskTimedOut, EventTaskStartFailed, EventTaskSubmitFailed:
-		var d *TaskErrorDetails
-		switch e.Type {
-		case EventTaskFailed:
-			d = e.TaskFailedEventDetails
-		case EventTaskTimedOut:
-			d = e.TaskTimedOutEventDetails
-		case EventTaskStartFailed:
-			d = e.TaskStartFailedEventDetails
-		default:
-			d = e.TaskSubmitFailedEventDetails
-		}
-		res.Err = &TaskError{}
-		if d != nil {
-			res.Err.Error, res.Err.Cause = d.Error, d.Cause
-		}
-		if e.Type == EventTaskTimedOut && res.Err.Error == "" {
-			res.Err.Error = ErrTimeout
-		}
-	default:
-		var d *ErrorDetails
-		switch e.Type {
-		case EventLambdaFailed:
-			d = e.LambdaFunctionFailedEventDetails
-		case EventLambdaTimedOut:
-			d = e.LambdaFunctionTimedOutEventDetails
-		case EventLambdaScheduleFailed:
-			d = e.LambdaFunctionScheduleFailedDetails
-		case EventLambdaStartFailed:
-			d = e.LambdaFunctionStartFailedDetails
-		case EventActivityFailed:
-			d = e.ActivityFailedEventDetails
-		case EventActivityTimedOut:
-			d = e.ActivityTimedOutEventDetails
-		case EventActivityScheduleFailed:
-			d = e.ActivityScheduleFailedEventDetails
-		}
-		res.Err = &TaskError{}
-		if d != nil {
-			res.Err.Error, res.Err.Cause = d.Error, d.Cause
-		}
-		if (e.Type == EventLambdaTimedOut || e.Type == EventActivityTimedOut) && res.Err.Error == "" {
+}
+
+// setOutput sets the result of a recorded success. It is parsed once here, not on every replay: values are
+// immutable and can be shared.
+func (res *TaskResult) setOutput(d *Data) {
+	if d == nil {
+		res.Value = nil
+		return
+	}
+	if v, err := d.Value(); err == nil {
+		res.Value = v
+		return
+	}
+	res.Output = json.RawMessage(d.String()) // not JSON: the engine reports it
+}
+
+// setError sets the error of a recorded failure of type typ; a timeout without an error name is States.Timeout.
+func (res *TaskResult) setError(typ, name, cause string) {
+	res.Err = &TaskError{Error: name, Cause: cause}
+	switch typ {
+	case EventTaskTimedOut, EventLambdaTimedOut, EventActivityTimedOut:
+		if name == "" {
 			res.Err.Error = ErrTimeout
 		}
 	}

@@ -8,28 +8,23 @@ import (
 	"time"
 
 	"github.com/cpwarden/cpwarden/internal/asl/intrinsic"
+	"github.com/cpwarden/cpwarden/internal/asl/jsonpath"
 	"github.com/cpwarden/cpwarden/internal/asl/value"
 )
 
 // maxPayload is Step Functions' limit on a task result, a state's input and output: 256 KiB of UTF-8.
 const maxPayload = 256 * 1024
 
-func (x *execution) runTask(r *stateRun) (any, *cstate, *failure) {
+func (x *execution) runTask(r *stateRun, input any) (any, *cstate, *failure) {
 	st, ts := r.st, r.st.task
-	input, f := r.inputPath(r.raw)
-	if f != nil {
-		return nil, nil, f
-	}
-	counters := make([]int, len(st.retry))
+	counters := make([]int, len(st.retry)) // attempts per retrier
 	for {
 		if ts.res.pattern != "" {
 			r.token = x.newToken()
 		}
-		params := input
-		if st.parameters != nil {
-			if params, f = r.evalTemplate(st.parameters, input); f != nil {
-				return nil, nil, f
-			}
+		params, f := r.parameters(input)
+		if f != nil {
+			return nil, nil, f
 		}
 		timeout, f := r.seconds(ts.timeout, input)
 		if f != nil {
@@ -40,28 +35,32 @@ func (x *execution) runTask(r *stateRun) (any, *cstate, *failure) {
 			return nil, nil, f
 		}
 		result, f := x.invoke(r, params, timeout, heartbeat)
-		if f == nil {
-			var out any
-			var assigned *assignment
-			if assigned, f = r.assign(st.assign, result); f == nil {
-				out, f = r.finish(result)
-			}
-			if f == nil {
-				r.exit(out, assigned)
-				return out, st.next, nil
-			}
+		if out, next, f, retry := r.settle(result, f, counters, ""); !retry {
+			return out, next, f
 		}
-		retried, f := r.retry(f, counters)
-		if retried {
-			continue
-		}
-		return r.catch(f)
 	}
 }
 
-// finish applies ResultSelector, ResultPath and OutputPath to a Task, Parallel or Map result.
-func (r *stateRun) finish(result any) (any, *failure) {
-	var f *failure
+// parameters applies Parameters (a Map's ItemSelector is applied per item) to a state's input.
+func (r *stateRun) parameters(input any) (any, *failure) {
+	if r.st.parameters == nil {
+		return input, nil
+	}
+	return r.evalTemplate(r.st.parameters, input)
+}
+
+// complete ends a run of a state on its result (a Task's, Parallel's or Map's result, a Pass state's Result or
+// Parameters, the input of the others): Assign with assign, then ResultSelector, ResultPath and OutputPath, then
+// the exit event. f, the failure of the run so far, is returned as it is, so that a run's last step can be
+// passed in whole.
+func (r *stateRun) complete(assign *template, result any, f *failure) (any, *failure) {
+	if f != nil {
+		return nil, f
+	}
+	assigned, f := r.assign(assign, result)
+	if f != nil {
+		return nil, f
+	}
 	if r.st.resultSelector != nil {
 		if result, f = r.evalTemplate(r.st.resultSelector, result); f != nil {
 			return nil, f
@@ -71,7 +70,29 @@ func (r *stateRun) finish(result any) (any, *failure) {
 	if f != nil {
 		return nil, f
 	}
-	return r.outputPath(out)
+	if out, f = r.outputPath(out); f != nil {
+		return nil, f
+	}
+	r.exit(out, assigned)
+	return out, nil
+}
+
+// settle ends an attempt of a state that has retriers: its result completes the state (see complete), or its
+// failure is retried (retry is then true), or reported with failedEvent (<Type>StateFailed of a Parallel or
+// Map; a Task's own events report it) and caught.
+func (r *stateRun) settle(result any, f *failure, counters []int, failedEvent string) (out any, next *cstate, fail *failure, retry bool) {
+	if out, f = r.complete(r.st.assign, result, f); f == nil {
+		return out, r.st.next, nil, false
+	}
+	if retry, f = r.retry(f, counters); retry {
+		return nil, nil, nil, true
+	}
+	if failedEvent != "" && f != errAborted {
+		r.x.emit(r.t, failedEvent, nil)
+		r.t.active = nil
+	}
+	out, next, f = r.catch(f)
+	return out, next, f, false
 }
 
 // retry applies Retry to a failure: it sleeps the back-off and tells the caller to run the state again, or
@@ -148,19 +169,38 @@ func (r *stateRun) seconds(n numOrPath, input any) (int64, *failure) {
 	if !n.set {
 		return 0, nil
 	}
+	return r.intField(n, input, true)
+}
+
+// intField resolves an integer field given as a number or by a path (TimeoutSecondsPath, MaxConcurrencyPath,
+// ...). A path must select an integer: one written as such, or, for the timeouts (positive), any positive one.
+func (r *stateRun) intField(n numOrPath, input any, positive bool) (int64, *failure) {
 	if n.path == nil {
 		return n.n, nil
 	}
-	v, err := r.env(input).Path(n.path)
-	if err != nil {
-		return 0, r.fail("Invalid path '%s' : %s", n.path.String(), err.Error())
+	num, v, f := r.numberAt(n.path, input)
+	if f != nil {
+		return 0, f
 	}
-	num, ok := v.(value.Number)
 	i, isInt := num.Int64()
-	if !ok || !isInt || i < 1 {
+	switch {
+	case positive && (!isInt || i < 1):
 		return 0, r.fail("The %s field refers to value \"%s\" which is not a valid positive integer: %s", n.field, plain(v), n.path.String())
+	case !positive && (!isInt || !num.IsIntegerText()):
+		return 0, r.fail("The %s field refers to value \"%s\" which is not a valid integer: %s", n.field, plain(v), n.path.String())
 	}
 	return i, nil
+}
+
+// numberAt selects p in input for a numeric field given by path: the number, or "" when the value is not one,
+// and the value.
+func (r *stateRun) numberAt(p *jsonpath.Path, input any) (value.Number, any, *failure) {
+	v, err := r.env(input).Path(p)
+	if err != nil {
+		return "", nil, r.fail("Invalid path '%s' : %s", p.String(), err.Error())
+	}
+	num, _ := v.(value.Number)
+	return num, v, nil
 }
 
 // plain prints a value as Step Functions quotes it in messages: strings bare, the rest as JSON.
@@ -426,20 +466,20 @@ type invocation struct {
 }
 
 type lambdaRecs struct {
-	lambda lambdaScheduledRec
-	output outputRec
+	lambda eventRec[LambdaFunctionScheduledDetails]
+	output eventRec[OutputDetails]
 }
 
 type serviceRecs struct {
-	task      taskScheduledRec
+	task      eventRec[TaskScheduledEventDetails]
 	started   TaskResourceDetails
-	submitted taskOutputRec
-	succeeded taskOutputRec
+	submitted eventRec[TaskOutputDetails]
+	succeeded eventRec[TaskOutputDetails]
 }
 
 type activityRecs struct {
-	activity activityScheduledRec
-	output   outputRec
+	activity eventRec[ActivityScheduledEventDetails]
+	output   eventRec[OutputDetails]
 }
 
 type lambdaInvocation struct {
@@ -470,40 +510,3 @@ func (x *execution) newInvocation(kind TaskKind) *invocation {
 	v.inv.serviceRecs = &v.r
 	return &v.inv
 }
-
-type lambdaScheduledRec struct {
-	d     LambdaFunctionScheduledDetails
-	data0 Data
-	dd    DataDetails
-}
-
-func (r *lambdaScheduledRec) data(v any) *Data { r.data0 = valueData(v); return &r.data0 }
-
-func (r *lambdaScheduledRec) details() *DataDetails { return &r.dd }
-
-type activityScheduledRec struct {
-	d     ActivityScheduledEventDetails
-	data0 Data
-	dd    DataDetails
-}
-
-func (r *activityScheduledRec) data(v any) *Data { r.data0 = valueData(v); return &r.data0 }
-
-func (r *activityScheduledRec) details() *DataDetails { return &r.dd }
-
-type taskScheduledRec struct {
-	d     TaskScheduledEventDetails
-	data0 Data
-}
-
-func (r *taskScheduledRec) data(v any) *Data { r.data0 = valueData(v); return &r.data0 }
-
-type taskOutputRec struct {
-	d     TaskOutputDetails
-	data0 Data
-	dd    DataDetails
-}
-
-func (r *taskOutputRec) data(v any) *Data { r.data0 = valueData(v); return &r.data0 }
-
-func (r *taskOutputRec) details() *DataDetails { return &r.dd }
