@@ -20,9 +20,14 @@ import (
 	"github.com/cpwarden/cpwarden/internal/sandbox/scenario"
 )
 
+// demoFlags are `cpwarden demo`'s flags.
+type demoFlags struct {
+	inProcess                     bool
+	historyDir, workerLog, emfOut string
+}
+
 func newDemoCmd() *cobra.Command {
-	var inProcess bool
-	var historyDir, workerLog string
+	f := &demoFlags{}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run every workflow end to end on the embedded sandbox (what `make demo` runs)",
@@ -30,28 +35,35 @@ func newDemoCmd() *cobra.Command {
 			"the lifecycle of a terminated control-plane instance whose drain a PodDisruptionBudget first blocks, then " +
 			"allows; health probes while two etcd members are down, until recovery is triggered, then the restore and " +
 			"ClusterRecovered. Every Task runs the real Lambda binary under the Runtime Interface Emulator (or the same " +
-			"workers in process with --in-process). Prints each step and a table of every metric emitted. Builds what " +
-			"it needs on first use.",
+			"workers in process with --in-process). Prints each step and a table of every metric emitted; --emf-out " +
+			"writes the EMF documents themselves, raw, one per line. Builds what it needs on first use.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), inProcess, historyDir, workerLog)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
-	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the workers in this process instead of the bootstrap under the Runtime Interface Emulator")
-	cmd.Flags().StringVar(&historyDir, "history-dir", "", "write each execution's history (GetExecutionHistory JSON) into this directory, for `cpwarden replay`")
-	cmd.Flags().StringVar(&workerLog, "worker-log", "", "write the workers' logs to this file (default: discarded)")
+	fl := cmd.Flags()
+	fl.BoolVar(&f.inProcess, "in-process", false, "run the workers in this process instead of the bootstrap under the Runtime Interface Emulator")
+	fl.StringVar(&f.historyDir, "history-dir", "", "write each execution's history (GetExecutionHistory JSON) into this directory, for `cpwarden replay`")
+	fl.StringVar(&f.workerLog, "worker-log", "", "write the workers' logs to this file (default: discarded)")
+	fl.StringVar(&f.emfOut, "emf-out", "", emfFlagUsage)
 	return cmd
 }
 
-func runDemo(ctx context.Context, out io.Writer, inProcess bool, historyDir, workerLog string) error {
+func runDemo(ctx context.Context, out io.Writer, f *demoFlags) error {
 	start := time.Now()
 	fmt.Fprintln(out, "cpwarden demo: every workflow, end to end, on an embedded control plane (loopback only)")
-	logw, closeLog, err := openLog(workerLog)
+	logw, closeLog, err := openLog(f.workerLog)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	env, err := startLocal(ctx, out, localOptions{inProcess: inProcess, log: logw, timeouts: scenario.Timeouts})
+	emfw, err := createEMFOut(f.emfOut)
+	if err != nil {
+		return err
+	}
+	defer emfw.Close(io.Discard)
+	env, err := startLocal(ctx, out, localOptions{inProcess: f.inProcess, log: logw, timeouts: scenario.Timeouts})
 	if err != nil {
 		return err
 	}
@@ -64,8 +76,8 @@ func runDemo(ctx context.Context, out io.Writer, inProcess bool, historyDir, wor
 	fmt.Fprintf(out, "; sandbox ready after %s\n", time.Since(start).Round(100*time.Millisecond))
 
 	res, err := scenario.Run(ctx, scenario.Options{Sandbox: sb, Workers: env.workers, Out: out})
-	if historyDir != "" && res != nil {
-		if herr := writeHistories(out, historyDir, res.Executions); herr != nil && err == nil {
+	if res != nil {
+		if herr := writeDemoFiles(out, f, res.Executions, emfw); herr != nil && err == nil {
 			err = herr
 		}
 	}
@@ -83,6 +95,22 @@ func runDemo(ctx context.Context, out io.Writer, inProcess bool, historyDir, wor
 	}
 	fmt.Fprintf(out, "\ndemo finished in %s (workers: %s)\n", time.Since(start).Round(100*time.Millisecond), env.workers.Mode)
 	return nil
+}
+
+// writeDemoFiles writes what the flags ask for of the executions that ran:
+// their histories and their EMF documents, in order.
+func writeDemoFiles(out io.Writer, f *demoFlags, execs []scenario.Execution, emfw *emfOut) error {
+	if f.historyDir != "" {
+		if err := writeHistories(out, f.historyDir, execs); err != nil {
+			return err
+		}
+	}
+	for _, e := range execs {
+		if err := emfw.Write(e.EMF); err != nil {
+			return err
+		}
+	}
+	return emfw.Close(out)
 }
 
 // demoState prints what the scenario left behind, read from the systems

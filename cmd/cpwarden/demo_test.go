@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/sandbox"
 	"github.com/cpwarden/cpwarden/statemachines"
 )
@@ -14,10 +15,11 @@ import (
 // TestDemoTellsTheStoryAndItsHistoriesReplay runs `cpwarden demo` with the
 // workers in process (the end-to-end test in e2e/ runs the same scenario
 // through the Lambda binary and checks every system), then replays each
-// history it wrote.
+// history it wrote and checks the EMF documents it wrote.
 func TestDemoTellsTheStoryAndItsHistoriesReplay(t *testing.T) {
 	dir := t.TempDir()
-	out, err := runCLI(t, "demo", "--in-process", "--history-dir", dir)
+	emfFile := filepath.Join(t.TempDir(), "demo.emf.jsonl")
+	out, err := runCLI(t, "demo", "--in-process", "--history-dir", dir, "--emf-out", emfFile)
 	if errors.Is(err, sandbox.ErrMissingTool) {
 		t.Skipf("the sandbox needs a tool: %v", err)
 	}
@@ -37,6 +39,12 @@ func TestDemoTellsTheStoryAndItsHistoriesReplay(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s", out)
+	}
+	recs := checkEMFFile(t, emfFile, out)
+	for _, name := range []string{"ClusterRecovered", "AutoRecoveryTriggered", "QuorumRiskDetected", "BackupFailure", "LifecycleHandlerDuration"} {
+		if len(emf.Find(recs, name, "ClusterName")) == 0 {
+			t.Errorf("the EMF file has no %s by ClusterName", name)
+		}
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil || len(files) != 8 {

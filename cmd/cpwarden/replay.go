@@ -19,7 +19,6 @@ import (
 	"github.com/cpwarden/cpwarden/internal/envnames"
 	"github.com/cpwarden/cpwarden/internal/replay"
 	"github.com/cpwarden/cpwarden/statemachines"
-	"github.com/cpwarden/cpwarden/workers"
 )
 
 type replayFlags struct {
@@ -189,7 +188,7 @@ func clusterOf(history []asl.HistoryEvent) string {
 			}
 		}
 	}
-	return "example"
+	return exampleCluster
 }
 
 func replayDefinition(wf statemachines.Workflow, cluster, file string) (*asl.StateMachine, string, error) {
@@ -199,11 +198,7 @@ func replayDefinition(wf statemachines.Workflow, cluster, file string) (*asl.Sta
 		if b, err = os.ReadFile(file); err != nil {
 			return nil, "", err
 		}
-		values := map[string]string{statemachines.ClusterNameKey: cluster}
-		for _, h := range workers.All {
-			values[statemachines.SubstitutionKey(h)] = statemachines.LocalResource(h)
-		}
-		if b, err = statemachines.Substitute(b, values); err != nil {
+		if b, err = statemachines.Substitute(b, localSubstitutions(cluster, nil)); err != nil {
 			return nil, "", fmt.Errorf("%s: %w", file, err)
 		}
 		what = file

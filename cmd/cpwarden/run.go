@@ -1,32 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/spf13/cobra"
 
 	"github.com/cpwarden/cpwarden/internal/asl"
 	"github.com/cpwarden/cpwarden/internal/envnames"
 	"github.com/cpwarden/cpwarden/internal/sandbox"
-	"github.com/cpwarden/cpwarden/internal/sandbox/kubeapi"
-	"github.com/cpwarden/cpwarden/internal/sandbox/rie"
 	"github.com/cpwarden/cpwarden/internal/sandbox/runner"
-	"github.com/cpwarden/cpwarden/internal/sandbox/workerset"
 	"github.com/cpwarden/cpwarden/statemachines"
-	"github.com/cpwarden/cpwarden/workers"
 )
 
 // runFlags are `cpwarden run`'s flags.
@@ -37,6 +27,7 @@ type runFlags struct {
 	history     string
 	virtualTime bool
 	logFile     string
+	emfOut      string
 	settings    map[envnames.Var]*string
 }
 
@@ -49,7 +40,8 @@ func newRunCmd() *cobra.Command {
 			"engine. Each Task state invokes the real Lambda binary under the Runtime Interface Emulator, or the " +
 			"same workers in this process with --in-process. Prints one line per state with its duration and outcome, " +
 			"then every EMF metric the workers emitted, decoded; --history writes the execution history as " +
-			"GetExecutionHistory JSON (what `cpwarden replay` reads).\n\n" +
+			"GetExecutionHistory JSON (what `cpwarden replay` reads); --emf-out writes the EMF documents themselves, " +
+			"raw, one per line, as CloudWatch Logs would receive them.\n\n" +
 			"With --sandbox, everything runs against a sandbox started for the run (etcd, kube-apiserver, S3, moto); " +
 			"without input, a lifecycle run terminates the sandbox's last control-plane instance and the scheduled " +
 			"workflows get a scheduled event. Otherwise the workers are configured like the deployed functions: " +
@@ -67,6 +59,7 @@ func newRunCmd() *cobra.Command {
 	fl.StringVar(&f.history, "history", "", "write the execution history (GetExecutionHistory JSON) to this file")
 	fl.BoolVar(&f.virtualTime, "virtual-time", false, "skip Wait states and retry back-off on a virtual clock instead of waiting")
 	fl.StringVar(&f.logFile, "worker-log", "", "write the workers' logs to this file (default: discarded)")
+	fl.StringVar(&f.emfOut, "emf-out", "", emfFlagUsage)
 	for _, v := range append(envnames.All, envnames.Local...) {
 		f.settings[v] = fl.String(flagName(v), os.Getenv(string(v)), "the workers' "+string(v)+" (default $"+string(v)+")")
 	}
@@ -92,6 +85,11 @@ func runWorkflow(ctx context.Context, out, errOut io.Writer, name string, f *run
 		return err
 	}
 	defer closeLog()
+	emfw, err := createEMFOut(f.emfOut)
+	if err != nil {
+		return err
+	}
+	defer emfw.Close(io.Discard)
 
 	var env *localEnv
 	if f.useSandbox {
@@ -121,6 +119,14 @@ func runWorkflow(ctx context.Context, out, errOut io.Writer, name string, f *run
 			return herr
 		}
 		fmt.Fprintf(out, "history: %s (%d events)\n", f.history, len(res.Events))
+	}
+	if res != nil {
+		if werr := emfw.Write(res.EMF); werr != nil {
+			return werr
+		}
+	}
+	if cerr := emfw.Close(out); cerr != nil {
+		return cerr
 	}
 	if err != nil {
 		return err
@@ -174,231 +180,4 @@ func defaultInput(wf statemachines.Workflow, sb *sandbox.Sandbox) (json.RawMessa
 		"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
 		"time": time.Now().UTC().Format(time.RFC3339), "region": "us-east-1", "detail": map[string]any{},
 	})
-}
-
-func writeHistoryFile(path string, events []asl.HistoryEvent) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := runner.WriteHistory(f, events); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func openLog(path string) (io.Writer, func(), error) {
-	if path == "" {
-		return io.Discard, func() {}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, func() { _ = f.Close() }, nil
-}
-
-// localEnv is where a run's workers run and what they run against.
-type localEnv struct {
-	sandbox  *sandbox.Sandbox // nil against a real cluster
-	workers  *workerset.Set
-	settings map[envnames.Var]string
-}
-
-func (e *localEnv) Close() {
-	if e.workers != nil {
-		_ = e.workers.Close()
-	}
-	if e.sandbox != nil {
-		e.sandbox.Close()
-	}
-}
-
-type localOptions struct {
-	inProcess bool
-	log       io.Writer
-	timeouts  func(workers.Handler) time.Duration
-}
-
-// startLocal builds what is missing (kube-apiserver, the emulator), starts
-// a sandbox and its workers.
-func startLocal(ctx context.Context, out io.Writer, o localOptions) (*localEnv, error) {
-	if err := ensureTools(ctx, out, !o.inProcess); err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(out, "starting the sandbox (loopback only):")
-	sb, err := sandbox.Start(ctx, sandbox.Options{Progress: out})
-	if err != nil {
-		return nil, err
-	}
-	env := &localEnv{sandbox: sb, settings: sb.Settings()}
-	cfg := workerset.Config{
-		Settings: env.settings, Timeout: o.timeouts, Log: o.log,
-		AWS: sb.AWSConfig(), S3: sb.S3Config(), AWSEnv: sb.AWSEnv(),
-	}
-	if err := env.startWorkers(ctx, out, cfg, o.inProcess); err != nil {
-		env.Close()
-		return nil, err
-	}
-	return env, nil
-}
-
-func (e *localEnv) startWorkers(ctx context.Context, out io.Writer, cfg workerset.Config, inProcess bool) error {
-	t := time.Now()
-	var err error
-	if inProcess {
-		e.workers, err = workerset.InProcess(ctx, cfg)
-	} else {
-		fmt.Fprintln(out, "  building the bootstrap (go build, cached after the first time)…")
-		cfg.BuildLog = prefixed(out, "  | ")
-		if root, err := moduleRoot(); err == nil {
-			cfg.Dir = root
-		}
-		e.workers, err = workerset.Lambda(ctx, cfg)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "  up  %-66s %5.1fs\n", "workers: "+e.workers.Mode, time.Since(t).Seconds())
-	return nil
-}
-
-// startAgainst configures the workers from flags and the environment, for a
-// run against a real cluster.
-func startAgainst(ctx context.Context, out io.Writer, f *runFlags, log io.Writer) (*localEnv, error) {
-	settings := map[envnames.Var]string{}
-	for v, p := range f.settings {
-		settings[v] = *p
-	}
-	if settings[envnames.ClusterName] == "" {
-		return nil, fmt.Errorf("--%s (or $%s) is required without --sandbox", flagName(envnames.ClusterName), envnames.ClusterName)
-	}
-	env := &localEnv{settings: settings}
-	cfg := workerset.Config{Settings: settings, Log: log, AWSEnv: awsEnviron()}
-	if f.inProcess {
-		ac, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled))
-		if err != nil {
-			return nil, fmt.Errorf("AWS SDK configuration: %w", err)
-		}
-		cfg.AWS = ac
-	} else if err := ensureTools(ctx, out, true); err != nil {
-		return nil, err
-	}
-	if err := env.startWorkers(ctx, out, cfg, f.inProcess); err != nil {
-		return nil, err
-	}
-	return env, nil
-}
-
-// awsEnviron is the AWS SDK's part of this process's environment, which the
-// functions under the emulator get (they inherit nothing else).
-func awsEnviron() map[string]string {
-	m := map[string]string{}
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AWS_") && !strings.HasPrefix(k, "AWS_LAMBDA_") {
-			m[k] = v
-		}
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		m["HOME"] = home // shared config and credentials files
-	}
-	return m
-}
-
-// ensureTools builds the kube-apiserver (and, for the Lambda binary, the
-// emulator) when they are missing, showing the build's progress.
-func ensureTools(ctx context.Context, out io.Writer, needRIE bool) error {
-	if _, err := kubeapi.Binary(); errors.Is(err, kubeapi.ErrNotBuilt) {
-		fmt.Fprintln(out, "kube-apiserver is not built yet: building it once from the Go module proxy (about 6 minutes on 2 cores)")
-		if err := runScript(ctx, out, "tools/kube-apiserver/build.sh", "kube-apiserver"); err != nil {
-			return err
-		}
-	}
-	if needRIE {
-		if _, err := rie.Binary(); errors.Is(err, rie.ErrNotInstalled) {
-			fmt.Fprintln(out, "aws-lambda-rie is not installed yet: installing it from the Go module proxy")
-			if err := runScript(ctx, out, "tools/rie/build.sh"); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// runScript runs one of the repository's tool scripts, printing its output
-// and, while it is silent, how long it has been running.
-func runScript(ctx context.Context, out io.Writer, script string, args ...string) error {
-	root, err := moduleRoot()
-	if err != nil {
-		return fmt.Errorf("%s: %w", script, err)
-	}
-	cmd := exec.CommandContext(ctx, filepath.Join(root, script), args...)
-	cmd.Dir = root
-	w := prefixed(out, "  | ")
-	cmd.Stdout, cmd.Stderr = w, w
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%s: %w", script, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	tick := time.NewTicker(30 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				return fmt.Errorf("%s: %w", script, err)
-			}
-			return nil
-		case <-tick.C:
-			fmt.Fprintf(out, "  … still building (%s)\n", time.Since(start).Round(time.Second))
-		}
-	}
-}
-
-// moduleRoot finds the cpwarden module's directory from the working
-// directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.HasPrefix(string(b), "module github.com/cpwarden/cpwarden\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the cpwarden repository (its tool scripts build what the sandbox needs)")
-		}
-		dir = parent
-	}
-}
-
-// prefixed writes each complete line to w with a prefix.
-func prefixed(w io.Writer, prefix string) io.Writer { return &prefixWriter{w: w, prefix: prefix} }
-
-type prefixWriter struct {
-	w      io.Writer
-	prefix string
-	mu     sync.Mutex
-	buf    []byte
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf = append(p.buf, b...)
-	for {
-		i := bytes.IndexByte(p.buf, '\n')
-		if i < 0 {
-			return len(b), nil
-		}
-		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf[:i])
-		p.buf = p.buf[i+1:]
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 
 	"github.com/spf13/cobra"
 
@@ -12,27 +11,29 @@ import (
 	"github.com/cpwarden/cpwarden/statemachines"
 )
 
-// placeholder is a DefinitionSubstitutions variable in a definition file.
-var placeholder = regexp.MustCompile(`\$\{[A-Za-z0-9_]+\}`)
-
 func newValidateCmd() *cobra.Command {
-	return &cobra.Command{
+	var extra map[string]string
+	cmd := &cobra.Command{
 		Use:   "validate [definition.asl.json...]",
 		Short: "Validate States Language definitions (ours by default) and check the template builds",
 		Long: "Checks definitions the way Step Functions does when a state machine is created (internal/asl's validator). " +
 			"Without arguments it checks cpwarden's own workflows and builds the CloudFormation template; with files, " +
-			"it checks each file, treating ${...} placeholders as the function ARNs CloudFormation substitutes.",
+			"it checks each file after substituting its ${...} placeholders as CloudFormation does: " +
+			"${ClusterName} with an example name, each worker's ${<Step>FunctionArn} with its function's local ARN, " +
+			"and any other placeholder with the value --substitute gives it; a placeholder without a value is invalid, " +
+			"as it would be at deploy time.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			var failed []string
+			values := localSubstitutions(exampleCluster, extra)
 			check := func(name string, def []byte) {
-				def = placeholder.ReplaceAllFunc(def, func(m []byte) []byte {
-					if string(m) == "${"+statemachines.ClusterNameKey+"}" {
-						return []byte("example")
-					}
-					return []byte("arn:aws:lambda:us-east-1:123456789012:function:placeholder")
-				})
-				if err := asl.Validate(def); err != nil {
+				def, err := statemachines.Substitute(def, values)
+				if err != nil {
+					err = fmt.Errorf("%w (--substitute KEY=VALUE gives a placeholder a value)", err)
+				} else {
+					err = asl.Validate(def)
+				}
+				if err != nil {
 					failed = append(failed, name)
 					fmt.Fprintf(out, "%s: INVALID\n", name)
 					var errs asl.DefinitionErrors
@@ -75,4 +76,6 @@ func newValidateCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringToStringVar(&extra, "substitute", nil, "a value for a placeholder of the files: KEY=VALUE (repeatable, or comma-separated)")
+	return cmd
 }
