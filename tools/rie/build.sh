@@ -10,6 +10,8 @@
 # Usage: tools/rie/build.sh
 # Output: ${CPWARDEN_CACHE:-$HOME/.cache/cpwarden}/bin/aws-lambda-rie
 set -euo pipefail
+# shellcheck source=../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
 
 module="github.com/aws/aws-lambda-runtime-interface-emulator"
 version="v0.0.0-20261030222936-bef5c4ba774d"
@@ -23,12 +25,16 @@ if [[ -x "$bin" ]] && go version -m "$bin" 2>/dev/null | awk '$1 == "mod" {print
   exit 0
 fi
 
-echo "aws-lambda-rie: installing $module/cmd/aws-lambda-rie@$version into $bin"
+echo "aws-lambda-rie: installing $module/cmd/aws-lambda-rie@$version into $bin (seconds; longer on a cold module cache)"
+start=$SECONDS
 # Install into a temporary directory and rename, so an interrupted install
 # never leaves a half-written binary that looks current. CGO_ENABLED=0 makes it
 # static, like the release binaries AWS publishes.
 tmp="$(mktemp -d "$bindir/.rie.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-CGO_ENABLED=0 GOBIN="$tmp" go install -trimpath "$module/cmd/aws-lambda-rie@$version"
+if ! build_with_progress aws-lambda-rie "" env "${build_env[@]}" CGO_ENABLED=0 GOBIN="$tmp" go install -v -trimpath "$module/cmd/aws-lambda-rie@$version"; then
+  echo "aws-lambda-rie: install failed" >&2
+  exit 1
+fi
 mv -f "$tmp/aws-lambda-rie" "$bin"
-echo "aws-lambda-rie: installed"
+echo "aws-lambda-rie: installed in $((SECONDS - start))s"
