@@ -18,9 +18,6 @@ import (
 	"github.com/cpwarden/cpwarden/internal/sandbox/moto"
 )
 
-// amiID is an image moto knows (its default AMI list).
-const amiID = "ami-12c6146b"
-
 // seedAWS creates the control-plane network, instances, group and hook in
 // moto, and the workers' secrets and recovery parameters.
 func (sb *Sandbox) seedAWS(ctx context.Context) error {
@@ -42,7 +39,7 @@ func (sb *Sandbox) seedAWS(ctx context.Context) error {
 	lt := sb.ClusterName + "-control-plane"
 	if _, err := ec2c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String(lt),
-		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(amiID), InstanceType: ec2types.InstanceTypeT3Large},
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(moto.AMI), InstanceType: ec2types.InstanceTypeT3Large},
 	}); err != nil {
 		return fmt.Errorf("create launch template: %w", err)
 	}
@@ -53,7 +50,7 @@ func (sb *Sandbox) seedAWS(ctx context.Context) error {
 	for i := range sb.Instances {
 		in := &sb.Instances[i]
 		out, err := ec2c.RunInstances(ctx, &ec2.RunInstancesInput{
-			ImageId: aws.String(amiID), InstanceType: ec2types.InstanceTypeT3Large,
+			ImageId: aws.String(moto.AMI), InstanceType: ec2types.InstanceTypeT3Large,
 			MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
 			SubnetId: subnet.Subnet.SubnetId, PrivateIpAddress: aws.String(in.PrivateIP),
 			TagSpecifications: []ec2types.TagSpecification{{
@@ -133,7 +130,7 @@ func (sb *Sandbox) seedAWS(ctx context.Context) error {
 }
 
 // putKubeSecret stores the drain ServiceAccount's credentials as the
-// workers' Kubernetes secret (workers/drain/kubecreds format).
+// workers' Kubernetes secret (internal/secrets format).
 func (sb *Sandbox) putKubeSecret(ctx context.Context, token string) error {
 	v, err := json.Marshal(map[string]string{"endpoint": sb.Kube.URL, "ca": string(sb.Kube.CACert), "token": token})
 	if err != nil {

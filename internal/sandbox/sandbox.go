@@ -328,7 +328,7 @@ func (sb *Sandbox) Close() {
 		}
 		var wg sync.WaitGroup
 		if sb.Kube != nil {
-			wg.Go(sb.Kube.Stop)
+			wg.Go(func() { _ = sb.Kube.Stop() })
 		}
 		if sb.Etcd != nil {
 			wg.Go(sb.Etcd.Close)

@@ -25,12 +25,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -113,12 +111,10 @@ type Server struct {
 	// AdminToken authenticates as a member of system:masters.
 	AdminToken string
 
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	waitErr  error
+	proc     *proc.Process
 	tempDir  string
-	tail     *proc.Tail
 	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start launches kube-apiserver on a free port of 127.0.0.1 and returns when
@@ -170,19 +166,23 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return fail(err)
 		}
 		args := append(baseArgs(files, opts.Etcd, prefix, port), opts.Args...)
-		s, err := launch(bin, args, opts.Log)
+		p, err := proc.Start(proc.Spec{Name: "kube-apiserver", Path: bin, Args: args, Output: opts.Log, TailBytes: 8192, Grace: 15 * time.Second})
 		if err == nil {
-			s.URL = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-			s.CACert = files.caPEM
-			s.AdminToken = files.adminToken
+			s := &Server{
+				URL:        "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+				CACert:     files.caPEM,
+				AdminToken: files.adminToken,
+				proc:       p,
+			}
 			if err = s.waitReady(ctx, timeout); err == nil {
 				// Only now does Stop own the directory: a failed attempt
 				// must leave the files for the next one.
 				s.tempDir = tempDir
 				return s, nil
 			}
-			s.Stop()
+			_ = s.Stop()
 		}
+		err = fmt.Errorf("kubeapi: %w", err)
 		lastErr = err
 		if ctx.Err() != nil {
 			break
@@ -281,85 +281,33 @@ func baseArgs(f files, etcd Etcd, prefix string, port int) []string {
 	return args
 }
 
-func launch(bin string, args []string, log io.Writer) (*Server, error) {
-	if log == nil {
-		log = io.Discard
-	}
-	tail := &proc.Tail{Max: 8192}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = io.MultiWriter(log, tail)
-	cmd.Stderr = cmd.Stdout
-	// Pdeathsig: a crashed test binary must not leak the server.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("kubeapi: start %s: %w", bin, err)
-	}
-	s := &Server{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	s.tail = tail
-	return s, nil
-}
-
 func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	client, err := rest.HTTPClientFor(s.AdminConfig())
 	if err != nil {
-		return fmt.Errorf("kubeapi: %w", err)
+		return err
 	}
 	client.Timeout = 2 * time.Second
 	defer client.CloseIdleConnections()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	last := "no answer"
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/readyz", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("%s: %s", resp.Status, body)
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("kubeapi: kube-apiserver exited (%v); output: %s", s.waitErr, s.tail.String())
-		case <-ctx.Done():
-			return fmt.Errorf("kubeapi: kube-apiserver not ready at %s (%s): %w; output: %s", s.URL, last, ctx.Err(), s.tail.String())
-		case <-tick.C:
-		}
-	}
+	return s.proc.WaitReady(ctx, timeout, 100*time.Millisecond, proc.HTTPReady(client, s.URL+"/readyz", http.StatusOK))
 }
 
 // Stop terminates the API server, waits for it to exit and removes the
 // temporary directory Start created. It is safe to call more than once.
-func (s *Server) Stop() {
+func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
-		pgid := -s.cmd.Process.Pid
-		_ = syscall.Kill(pgid, syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(pgid, syscall.SIGKILL)
-			<-s.exited
-		}
+		s.stopErr = s.proc.Stop()
 		if s.tempDir != "" {
 			_ = os.RemoveAll(s.tempDir)
 		}
 	})
+	return s.stopErr
 }
 
 // Exited is closed when the API server process has exited.
-func (s *Server) Exited() <-chan struct{} { return s.exited }
+func (s *Server) Exited() <-chan struct{} { return s.proc.Exited() }
+
+// Tail is the end of the API server's output, for error messages.
+func (s *Server) Tail() string { return s.proc.Tail() }
 
 // AdminConfig returns a client configuration authenticated as a cluster
 // admin. Its rate limit is high: it drives test fixtures and stand-ins, not

@@ -2,10 +2,10 @@ package kubeapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
+	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
 )
 
 // EtcdOf says how an API server reaches the embedded cluster c (its running
@@ -50,34 +50,23 @@ func StartLocal(ctx context.Context, opts Options) (*Local, error) {
 	return &Local{Server: srv, Etcd: etcd}, nil
 }
 
-// Stop stops the API server, then its etcd.
-func (l *Local) Stop() {
-	l.Server.Stop()
+// Stop stops the API server, then its etcd. It is safe to call more than
+// once.
+func (l *Local) Stop() error {
+	err := l.Server.Stop()
 	l.Etcd.Close()
+	return err
 }
 
-// TB is the part of testing.TB StartT uses; declaring it here keeps the
-// testing package out of the sandbox binary.
-type TB interface {
-	Helper()
-	Skipf(format string, args ...any)
-	Fatalf(format string, args ...any)
-	Cleanup(func())
-	Context() context.Context
-}
-
-// StartT starts a Local for a test and stops it when the test ends. Without
-// a kube-apiserver binary the test is skipped with the command that builds
-// it (CI builds it, so CI runs the test).
-func StartT(t TB, opts Options) *Local {
+// StartT starts a Local for a test and stops it when the test ends, or
+// skips the test when there is no kube-apiserver binary.
+//
+// Deprecated: use sandboxtest.Kube; this stays until the tests under
+// workers/ have switched.
+func StartT(t proc.TB, opts Options) *Local {
 	t.Helper()
 	l, err := StartLocal(t.Context(), opts)
-	if errors.Is(err, ErrNotBuilt) {
-		t.Skipf("no kube-apiserver: %v", err)
-	}
-	if err != nil {
-		t.Fatalf("start kube-apiserver: %v", err)
-	}
-	t.Cleanup(l.Stop)
+	proc.SkipOrFail(t, err, "start kube-apiserver", ErrNotBuilt)
+	t.Cleanup(func() { _ = l.Stop() })
 	return l
 }

@@ -2,15 +2,18 @@ package kubeapi
 
 import (
 	"context"
-	"errors"
 	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
 )
 
 // One API server serves every test of the package (starting one costs
-// seconds); tests isolate themselves by namespace and node names.
+// seconds); tests isolate themselves by namespace and node names. (The
+// tests are of package kubeapi, so they cannot use sandboxtest.Shared:
+// sandboxtest imports kubeapi.)
 var (
 	sharedOnce sync.Once
 	shared     *Local
@@ -20,7 +23,7 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared != nil {
-		shared.Stop()
+		_ = shared.Stop()
 	}
 	os.Exit(code)
 }
@@ -32,11 +35,6 @@ func server(t *testing.T) *Local {
 		defer cancel()
 		shared, sharedErr = StartLocal(ctx, Options{})
 	})
-	if errors.Is(sharedErr, ErrNotBuilt) {
-		t.Skipf("no kube-apiserver: %v", sharedErr)
-	}
-	if sharedErr != nil {
-		t.Fatalf("start kube-apiserver: %v", sharedErr)
-	}
+	proc.SkipOrFail(t, sharedErr, "start kube-apiserver", ErrNotBuilt)
 	return shared
 }

@@ -19,8 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,6 +42,10 @@ const InstallHint = "pip install 'moto[server]'"
 // Region is the region every client built here uses; moto keeps separate
 // state per region, so one fixed region keeps tests and the sandbox aligned.
 const Region = "us-east-1"
+
+// AMI is an image moto knows (one of its default AMIs), for launch
+// templates and instances.
+const AMI = "ami-12c6146b"
 
 // ErrNotInstalled means no moto_server executable was found.
 var ErrNotInstalled = errors.New("moto_server not found (install it with " + InstallHint + ")")
@@ -90,10 +92,7 @@ type Server struct {
 	// Endpoint is the server's base URL, e.g. http://127.0.0.1:43121.
 	Endpoint string
 
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	waitErr  error
-	stopOnce sync.Once
+	proc *proc.Process
 }
 
 // Start launches moto_server on a free port of opts.Host and returns once it
@@ -138,79 +137,33 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 }
 
 func start(ctx context.Context, bin, host string, port int, log io.Writer, timeout time.Duration) (*Server, error) {
-	if log == nil {
-		log = io.Discard
+	// Its own process group (proc.Start), so Stop reaches any child the
+	// pyenv shim spawns.
+	p, err := proc.Start(proc.Spec{
+		Name: "moto_server", Path: bin, Args: []string{"-H", host, "-p", strconv.Itoa(port)}, Output: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("moto: %w", err)
 	}
-	cmd := exec.Command(bin, "-H", host, "-p", strconv.Itoa(port))
-	// Keep a tail of the output for the error message when it fails to
-	// start, whatever the caller does with the log.
-	tail := &proc.Tail{Max: 4096}
-	cmd.Stdout = io.MultiWriter(log, tail)
-	cmd.Stderr = cmd.Stdout
-	// Own process group, so Stop reaches any child the pyenv shim spawns;
-	// Pdeathsig so a crashed test binary does not leak the server.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("moto: start %s: %w", bin, err)
-	}
-	s := &Server{
-		Endpoint: "http://" + net.JoinHostPort(host, strconv.Itoa(port)),
-		cmd:      cmd,
-		exited:   make(chan struct{}),
-	}
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	if err := s.waitReady(ctx, timeout); err != nil {
+	s := &Server{Endpoint: "http://" + net.JoinHostPort(host, strconv.Itoa(port)), proc: p}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
+	defer client.CloseIdleConnections()
+	if err := p.WaitReady(ctx, timeout, 50*time.Millisecond, proc.HTTPReady(client, s.Endpoint+"/moto-api/", 0)); err != nil {
 		_ = s.Stop()
-		return nil, fmt.Errorf("moto: %w; output: %s", err, tail.String())
+		return nil, fmt.Errorf("moto: %w", err)
 	}
 	return s, nil
 }
 
-func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	client := &http.Client{Timeout: time.Second}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/moto-api/", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("moto_server exited before answering: %v", s.waitErr)
-		case <-ctx.Done():
-			return fmt.Errorf("moto_server did not answer on %s: %w", s.Endpoint, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
-
 // Stop terminates the server and waits for it to exit. It is safe to call
-// more than once. It returns no error today; the signature leaves room for
-// one.
-func (s *Server) Stop() error {
-	s.stopOnce.Do(func() {
-		pgid := -s.cmd.Process.Pid
-		_ = syscall.Kill(pgid, syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(pgid, syscall.SIGKILL)
-			<-s.exited
-		}
-	})
-	return nil
-}
+// more than once.
+func (s *Server) Stop() error { return s.proc.Stop() }
+
+// Exited is closed when the server process has exited.
+func (s *Server) Exited() <-chan struct{} { return s.proc.Exited() }
+
+// Tail is the end of the server's output, for error messages.
+func (s *Server) Tail() string { return s.proc.Tail() }
 
 // Reset drops all state moto holds (every service, every region), so tests
 // sharing one server can start from nothing.

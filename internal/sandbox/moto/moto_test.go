@@ -1,4 +1,4 @@
-package moto
+package moto_test
 
 import (
 	"errors"
@@ -9,10 +9,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/cpwarden/cpwarden/internal/sandbox/moto"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 )
 
 func TestServerServesSSMAndResets(t *testing.T) {
-	s := StartT(t)
+	s := sandboxtest.Moto(t)
 	ctx := t.Context()
 	api := s.SSM()
 	if _, err := api.PutParameter(ctx, &ssm.PutParameterInput{
@@ -38,7 +41,7 @@ func TestServerServesSSMAndResets(t *testing.T) {
 }
 
 func TestStopIsIdempotentAndFreesThePort(t *testing.T) {
-	s := StartT(t)
+	s := sandboxtest.Moto(t)
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +49,7 @@ func TestStopIsIdempotentAndFreesThePort(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-s.exited:
+	case <-s.Exited():
 	default:
 		t.Fatal("process still running after Stop")
 	}
@@ -59,14 +62,14 @@ func TestStopIsIdempotentAndFreesThePort(t *testing.T) {
 
 func TestStartRefusesNonLoopbackHosts(t *testing.T) {
 	for _, host := range []string{"0.0.0.0", "10.0.0.1", "example.com"} {
-		if _, err := Start(t.Context(), Options{Binary: "/bin/true", Host: host}); err == nil {
+		if _, err := moto.Start(t.Context(), moto.Options{Binary: "/bin/true", Host: host}); err == nil {
 			t.Errorf("Start(host=%q) succeeded, want a refusal", host)
 		}
 	}
 }
 
 func TestStartReportsAServerThatExitsEarly(t *testing.T) {
-	_, err := Start(t.Context(), Options{Binary: "/bin/false"})
+	_, err := moto.Start(t.Context(), moto.Options{Binary: "/bin/false"})
 	if err == nil {
 		t.Fatal("Start with a binary that exits succeeded")
 	}

@@ -1,6 +1,8 @@
 // Package proc holds what the sandbox's servers and child processes share:
 // where the project's tool scripts put binaries and how a tool is found, a
-// free loopback port, and the tail of a child's output for error messages.
+// free loopback port, the tail of a child's output for error messages, and
+// the one child-process type (Process: start, wait until ready, stop) that
+// runs moto_server, kube-apiserver and the Lambda emulator.
 package proc
 
 import (
@@ -52,12 +54,32 @@ func FindBinary(env, name string, onPath bool, notFound error) (string, error) {
 // The port is released before the caller binds it; another process could
 // take it in between, which callers handle by failing or retrying.
 func FreePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	ports, err := FreePorts(ip, 1)
 	if err != nil {
-		return 0, fmt.Errorf("no free port on %s: %w", ip, err)
+		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
+}
+
+// FreePorts is FreePort for n distinct ports: they are held open together
+// while picking.
+func FreePorts(ip string, n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("no free port on %s: %w", ip, err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // Tail keeps the last Max bytes written to it, so a child that fails to

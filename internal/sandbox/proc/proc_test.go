@@ -33,6 +33,16 @@ func TestFreePortIsBindableOnLoopback(t *testing.T) {
 	l.Close()
 }
 
+func TestFreePortsAreDistinct(t *testing.T) {
+	ports, err := FreePorts("127.0.0.1", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != 3 || ports[0] == ports[1] || ports[1] == ports[2] || ports[0] == ports[2] {
+		t.Fatalf("FreePorts = %v, want 3 distinct ports", ports)
+	}
+}
+
 func TestBinDirFollowsCPWARDENCACHE(t *testing.T) {
 	t.Setenv("CPWARDEN_CACHE", "/x/cache")
 	if got, want := BinDir(), filepath.Join("/x/cache", "bin"); got != want {

@@ -36,9 +36,6 @@ type Init struct {
 // in pieces. An EMF document is at most 1 MB.
 const maxLine = 4 << 20
 
-// tailLines is how many recent lines are kept for error messages.
-const tailLines = 40
-
 // lines splits the emulator's output into lines, passes each on as one
 // Write, and watches for the lines that mark the end of an invocation and
 // the runtime's inits.
@@ -51,7 +48,6 @@ type lines struct {
 	reps    []Report
 	ini     []Init
 	cur     *Init // the init since the last INIT START
-	recent  []string
 }
 
 func newLines(sink io.Writer) *lines {
@@ -96,8 +92,9 @@ func indexNewline(p []byte) int {
 	return -1
 }
 
-// flush passes on a last line without its newline.
-func (l *lines) flush() {
+// Flush passes on a last line without its newline (proc.Start calls it
+// when the output ends).
+func (l *lines) Flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.partial) > 0 {
@@ -112,10 +109,6 @@ func (l *lines) emit(line []byte) {
 	// full pipe.
 	_, _ = l.sink.Write(line)
 	s := strings.TrimRight(string(line[:min(len(line), 1024)]), "\r\n")
-	l.recent = append(l.recent, s)
-	if len(l.recent) > tailLines {
-		l.recent = l.recent[1:]
-	}
 	switch {
 	case strings.HasPrefix(s, "REPORT RequestId: "):
 		r := parseReport(s)
@@ -251,11 +244,4 @@ func (l *lines) inits() []Init {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]Init(nil), l.ini...)
-}
-
-// tail returns the last lines seen, for error messages.
-func (l *lines) tail() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.recent, "\n")
 }

@@ -13,7 +13,7 @@
 //
 //	f, err := rie.Start(ctx, rie.Options{Bootstrap: bin, Handler: "backup", Env: env, Output: w})
 //	if err != nil { ... }
-//	defer f.Close()
+//	defer f.Stop()
 //	out, err := f.Invoke(ctx, []byte(`{"ClusterName":"demo"}`))
 //	var fe *rie.FunctionError
 //	if errors.As(err, &fe) { ... fe.Type is the ASL error name ... }
@@ -31,12 +31,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
@@ -105,17 +103,12 @@ type Function struct {
 	RuntimeAPI string
 
 	name   string
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the emulator process has exited
-	copied chan struct{} // closed when its output is fully copied
+	proc   *proc.Process
 	out    *lines
 	client *http.Client
 
 	mu      sync.Mutex // one invocation at a time, as in one execution environment
 	pending string     // request ID of an invocation abandoned by its caller
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
 // InvokePath is the emulator's invoke endpoint, relative to Function.URL.
@@ -159,7 +152,9 @@ func Start(ctx context.Context, opts Options) (*Function, error) {
 var errAddrInUse = errors.New("address already in use")
 
 func start(ctx context.Context, opts Options) (*Function, error) {
-	ports, err := freePorts(2)
+	// Another process can take a port before the emulator binds it, which
+	// Start handles by retrying.
+	ports, err := proc.FreePorts("127.0.0.1", 2)
 	if err != nil {
 		return nil, fmt.Errorf("rie: pick ports: %w", err)
 	}
@@ -174,64 +169,53 @@ func start(ctx context.Context, opts Options) (*Function, error) {
 	// for invocations and 127.0.0.1:9001 for the Runtime API, one network
 	// exposure and one port every instance would fight over. The log level
 	// is explicit too, or the emulator would take the function's LOG_LEVEL.
-	cmd := exec.Command(opts.Emulator,
-		"--log-level", "info",
-		"--runtime-interface-emulator-address", invokeAddr,
-		"--runtime-api-address", runtimeAddr,
-		bootstrap)
-	cmd.Dir = opts.Dir
-	cmd.Env = environ(opts)
-	// Its own process group, so a terminal's Ctrl-C reaches the caller, who
-	// then stops the emulator cleanly. Pdeathsig kills it when the thread
-	// that started it goes away: in a Go program, when the caller's process
-	// dies without stopping it. (The function then exits on its own: its
-	// Runtime API is gone.)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-
-	// One pipe for the emulator's stdout and stderr (which the function
-	// inherits as its own stdout and stderr): their relative order is kept,
-	// so an invocation's log lines come before its REPORT line.
-	r, w, err := os.Pipe()
+	//
+	// The emulator's stdout and stderr, which the function inherits as its
+	// own, share one pipe (proc.Start): their relative order is kept, so an
+	// invocation's log lines come before its REPORT line. Its own process
+	// group keeps a terminal's Ctrl-C from reaching it: the caller gets it
+	// and stops the emulator cleanly. SIGTERM goes to the emulator alone,
+	// which stops the runtime (a group of its own); once the emulator is
+	// gone, the runtime notices its Runtime API is, and exits, releasing
+	// the pipe.
+	out := newLines(opts.Output)
+	p, err := proc.Start(proc.Spec{
+		Name: "rie: aws-lambda-rie",
+		Path: opts.Emulator,
+		Args: []string{
+			"--log-level", "info",
+			"--runtime-interface-emulator-address", invokeAddr,
+			"--runtime-api-address", runtimeAddr,
+			bootstrap,
+		},
+		Dir:            opts.Dir,
+		Env:            environ(opts),
+		Output:         out,
+		TailBytes:      8192,
+		TermLeaderOnly: true,
+	})
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
-		return nil, fmt.Errorf("rie: start %s: %w", opts.Emulator, err)
-	}
-	w.Close()
-
 	f := &Function{
 		URL:        "http://" + invokeAddr,
 		RuntimeAPI: runtimeAddr,
 		name:       functionName(opts),
-		cmd:        cmd,
-		exited:     make(chan struct{}),
-		copied:     make(chan struct{}),
-		out:        newLines(opts.Output),
+		proc:       p,
+		out:        out,
 		// No overall timeout: the function's own timeout bounds an
 		// invocation, and the caller's context bounds the wait.
 		client: &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}},
 	}
-	go func() {
-		_, _ = io.Copy(f.out, r)
-		f.out.flush()
-		r.Close()
-		close(f.copied)
-	}()
-	go func() {
-		_ = cmd.Wait()
-		close(f.exited)
-	}()
-
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	if err := f.waitListening(ctx, timeout, invokeAddr, runtimeAddr); err != nil {
-		_ = f.Close()
+	if err := p.WaitReady(ctx, timeout, 2*time.Millisecond, f.listening(invokeAddr, runtimeAddr)); err != nil {
+		_ = f.Stop()
+		if errors.Is(err, proc.ErrExited) && strings.Contains(p.Tail(), "address already in use") {
+			return nil, fmt.Errorf("rie: emulator could not bind %s and %s: %w", invokeAddr, runtimeAddr, errAddrInUse)
+		}
 		return nil, err
 	}
 	return f, nil
@@ -277,69 +261,26 @@ func environ(opts Options) []string {
 	return out
 }
 
-// freePorts returns n distinct loopback ports that were free a moment ago.
-// They are held open together while picking, so the n are distinct; another
-// process can still take one before the emulator binds it, which Start
-// handles by retrying.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// waitListening returns when both addresses accept connections, or the
-// emulator exits (a port taken: errAddrInUse), or the time is up.
-func (f *Function) waitListening(ctx context.Context, timeout time.Duration, addrs ...string) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
+// listening is the emulator's readiness check: both addresses accept
+// connections, and the emulator is still alive a moment later (a listener
+// that answered might be another process's, and ours then fails to bind).
+func (f *Function) listening(addrs ...string) func(context.Context) error {
 	var d net.Dialer
-	for {
-		ok := true
+	return func(ctx context.Context) error {
 		for _, a := range addrs {
-			dctx, dcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 			c, err := d.DialContext(dctx, "tcp", a)
-			dcancel()
+			cancel()
 			if err != nil {
-				ok = false
-				break
+				return err
 			}
 			c.Close()
 		}
-		if ok {
-			// A listener that answered might be another process's: make
-			// sure ours is still alive, i.e. bound both.
-			select {
-			case <-f.exited:
-			case <-time.After(20 * time.Millisecond):
-				return nil
-			}
-		}
 		select {
-		case <-f.exited:
-			<-f.copied
-			tail := f.out.tail()
-			if strings.Contains(tail, "address already in use") {
-				return fmt.Errorf("rie: emulator could not bind %v: %w", addrs, errAddrInUse)
-			}
-			return fmt.Errorf("rie: emulator exited before listening (%v):\n%s", f.cmd.ProcessState, tail)
-		case <-ctx.Done():
-			return fmt.Errorf("rie: emulator not listening on %v after %v: %w\n%s", addrs, timeout, ctx.Err(), f.out.tail())
-		case <-tick.C:
+		case <-f.proc.Exited():
+			return errors.New("exited after its addresses answered")
+		case <-time.After(20 * time.Millisecond):
+			return nil
 		}
 	}
 }
@@ -392,7 +333,7 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.pending != "" {
-		if err := f.out.wait(ctx, f.pending, f.exited, 0); err != nil {
+		if err := f.out.wait(ctx, f.pending, f.proc.Exited(), 0); err != nil {
 			return nil, fmt.Errorf("rie: %s: an abandoned invocation is still running: %w", f.name, err)
 		}
 		f.pending = ""
@@ -415,8 +356,8 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 			f.out.forget(id)
 		}
 		select {
-		case <-f.exited:
-			return nil, fmt.Errorf("rie: %s: emulator exited (%v): %w", f.name, f.cmd.ProcessState, err)
+		case <-f.proc.Exited():
+			return nil, fmt.Errorf("rie: %s: emulator exited (%v): %w", f.name, f.proc.ExitErr(), err)
 		default:
 		}
 		return nil, fmt.Errorf("rie: invoke %s: %w", f.name, err)
@@ -430,7 +371,7 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	// The emulator prints the invocation's REPORT line, or its failure, just
 	// before it answers; wait for the pipe to deliver it, so the caller sees
 	// all of the invocation's output.
-	_ = f.out.wait(ctx, id, f.exited, reportWait)
+	_ = f.out.wait(ctx, id, f.proc.Exited(), reportWait)
 	f.out.forget(id)
 	return result(resp.StatusCode, body)
 }
@@ -507,34 +448,19 @@ func (f *Function) Reports() []Report { return f.out.reports() }
 // 0.05 ms; the init itself is what it logs as INIT REPORT.)
 func (f *Function) Inits() []Init { return f.out.inits() }
 
-// Done is closed when the emulator process has exited.
-func (f *Function) Done() <-chan struct{} { return f.exited }
+// Exited is closed when the emulator process has exited.
+func (f *Function) Exited() <-chan struct{} { return f.proc.Exited() }
 
-// Close stops the emulator, which stops the function (SIGKILL to its
-// runtime), and waits for both. It is safe to call more than once.
-func (f *Function) Close() error {
-	f.closeOnce.Do(func() {
-		select {
-		case <-f.exited:
-		default:
-			_ = f.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-f.exited:
-			case <-time.After(5 * time.Second):
-				// The emulator's group only: the runtime has a group of
-				// its own and exits when the Runtime API goes away.
-				_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
-				<-f.exited
-			}
-		}
-		// The runtime holds the pipe too; once the emulator is gone it
-		// notices the Runtime API is, and exits.
-		select {
-		case <-f.copied:
-		case <-time.After(5 * time.Second):
-			f.closeErr = errors.New("rie: the function's runtime kept its output open 5s after the emulator stopped")
-		}
-		f.client.CloseIdleConnections()
-	})
-	return f.closeErr
+// Tail is the end of the emulator's and the function's output, for error
+// messages.
+func (f *Function) Tail() string { return f.proc.Tail() }
+
+// Stop stops the emulator, which stops the function (SIGKILL to its
+// runtime), and waits for both: its error says the function's runtime kept
+// its output open after the emulator stopped. It is safe to call more than
+// once.
+func (f *Function) Stop() error {
+	err := f.proc.Stop()
+	f.client.CloseIdleConnections()
+	return err
 }

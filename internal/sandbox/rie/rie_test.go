@@ -2,7 +2,6 @@ package rie_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/sandbox/rie"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 )
 
 // fnBinary is the test function (testdata/fn), built once per test binary.
@@ -42,32 +42,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a bytes.Buffer safe for the output copier and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func start(t *testing.T, opts rie.Options) (*rie.Function, *syncBuffer) {
+func start(t *testing.T, opts rie.Options) (*rie.Function, *sandboxtest.Buffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &sandboxtest.Buffer{}
 	opts.Bootstrap = fnBinary
 	if opts.Output == nil {
 		opts.Output = out
 	}
-	return rie.StartT(t, opts), out
+	return sandboxtest.Function(t, opts), out
 }
 
 func invoke(t *testing.T, f *rie.Function, payload string) ([]byte, error) {
@@ -274,12 +256,12 @@ func TestSeveralFunctionsRunAtOnce(t *testing.T) {
 	wg.Wait()
 	for _, f := range fs {
 		if f != nil {
-			defer f.Close()
+			defer f.Stop()
 		}
 	}
 	for i, err := range errs {
 		if errors.Is(err, rie.ErrNotInstalled) {
-			t.Skip(rie.InstallHint)
+			sandboxtest.Require(t, err, "start the functions")
 		}
 		if err != nil {
 			t.Errorf("function %d: %v", i, err)
@@ -337,7 +319,7 @@ func TestAbandonedInvocationIsWaitedForByTheNext(t *testing.T) {
 	}
 }
 
-func TestCloseStopsTheFunction(t *testing.T) {
+func TestStopStopsTheFunction(t *testing.T) {
 	f, _ := start(t, rie.Options{})
 	got, err := invoke(t, f, `{"env":[]}`)
 	if err != nil {
@@ -347,30 +329,30 @@ func TestCloseStopsTheFunction(t *testing.T) {
 	if err := json.Unmarshal(got, &v); err != nil || v.Pid == 0 {
 		t.Fatalf("no pid in %s", got)
 	}
-	if err := f.Close(); err != nil {
+	if err := f.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-f.Done():
+	case <-f.Exited():
 	default:
-		t.Fatal("emulator still running after Close")
+		t.Fatal("emulator still running after Stop")
 	}
 	if err := syscall.Kill(v.Pid, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Fatalf("function process %d still exists after Close (kill 0: %v)", v.Pid, err)
+		t.Fatalf("function process %d still exists after Stop (kill 0: %v)", v.Pid, err)
 	}
-	if err := f.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
+	if err := f.Stop(); err != nil {
+		t.Fatalf("second Stop: %v", err)
 	}
 }
 
 func TestEMFLinesOfSharedOutputStayWhole(t *testing.T) {
-	var buf syncBuffer
+	var buf sandboxtest.Buffer
 	shared := emf.LockedWriter(&buf)
 	long := `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[["D"]],"Metrics":[{"Name":"M","Unit":"Count"}]}]},"D":"d","P":"` + strings.Repeat("x", 200_000) + `","M":1}`
 	payload, _ := json.Marshal(map[string]any{"print": []string{long}})
 	var fs []*rie.Function
 	for range 2 {
-		fs = append(fs, rie.StartT(t, rie.Options{Bootstrap: fnBinary, Output: shared}))
+		fs = append(fs, sandboxtest.Function(t, rie.Options{Bootstrap: fnBinary, Output: shared}))
 	}
 	var wg sync.WaitGroup
 	for _, f := range fs {

@@ -17,7 +17,7 @@ import (
 
 // Lambda starts the bootstrap binary under the Runtime Interface Emulator,
 // one emulator per handler, each with its function's environment: the
-// settings envnames.For lists for it (and the local ones), Config.AWSEnv,
+// settings workers.EnvOf lists for it (and the local ones), Config.AWSEnv,
 // and the function's name and timeout. It builds the bootstrap first when
 // Config.Bootstrap is empty. The error wraps rie.ErrNotInstalled when there
 // is no emulator.
@@ -40,7 +40,7 @@ func Lambda(ctx context.Context, cfg Config) (*Set, error) {
 	closeAll := func() error {
 		var errs []error
 		for _, f := range fns {
-			errs = append(errs, f.Close())
+			errs = append(errs, f.Stop())
 		}
 		return errors.Join(errs...)
 	}
