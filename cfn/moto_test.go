@@ -7,25 +7,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	cfnapi "github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 	"github.com/cpwarden/cpwarden/statemachines"
 )
 
@@ -37,54 +33,6 @@ var motoCannotModel = []string{
 	"AWS::AutoScaling::LifecycleHook",
 	"AWS::CloudWatch::Alarm",
 	"AWS::S3::BucketPolicy",
-}
-
-// startMoto runs moto_server on a free loopback port for the test.
-func startMoto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Skip("moto_server is not installed: pip install 'moto[server]'")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("moto_server output:\n%s", tail(logs.String(), 4000))
-		}
-	})
-	endpoint := "http://127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(endpoint + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return endpoint
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer on %s: %v", endpoint, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 func bootstrapZip(t *testing.T) []byte {
@@ -107,14 +55,10 @@ func bootstrapZip(t *testing.T) []byte {
 // bucket and dashboard exist behind them.
 func TestDeployRehearsalInMoto(t *testing.T) {
 	t.Parallel()
-	endpoint := startMoto(t)
+	srv := sandboxtest.Moto(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(endpoint),
-	}
+	cfg := srv.Config()
 	ec2c := ec2.NewFromConfig(cfg)
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	cf := cfnapi.NewFromConfig(cfg)

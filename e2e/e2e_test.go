@@ -3,16 +3,13 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,8 +27,8 @@ import (
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/replay"
 	"github.com/cpwarden/cpwarden/internal/sandbox"
-	"github.com/cpwarden/cpwarden/internal/sandbox/rie"
 	"github.com/cpwarden/cpwarden/internal/sandbox/runner"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 	"github.com/cpwarden/cpwarden/internal/sandbox/scenario"
 	"github.com/cpwarden/cpwarden/internal/sandbox/workerset"
 	"github.com/cpwarden/cpwarden/statemachines"
@@ -84,23 +81,13 @@ func TestDemoScenarioThroughTheLambdaBinary(t *testing.T) {
 	ctx := t.Context()
 	start := time.Now()
 	sb, err := sandbox.Start(ctx, sandbox.Options{})
-	if errors.Is(err, sandbox.ErrMissingTool) {
-		t.Skipf("the sandbox needs a tool: %v (make tools builds kube-apiserver; moto_server: pip install 'moto[server]')", err)
-	}
-	if err != nil {
-		t.Fatalf("start the sandbox: %v", err)
-	}
+	sandboxtest.Require(t, err, "start the sandbox")
 	t.Cleanup(sb.Close)
-	workerLog := &lockedBuffer{}
+	workerLog := &sandboxtest.Buffer{}
 	set, err := workerset.Lambda(ctx, workerset.Config{
 		Settings: sb.Settings(), Timeout: scenario.Timeouts, AWSEnv: sb.AWSEnv(), Log: workerLog,
 	})
-	if errors.Is(err, rie.ErrNotInstalled) {
-		t.Skipf("no Runtime Interface Emulator: %s", rie.InstallHint)
-	}
-	if err != nil {
-		t.Fatalf("start the bootstrap under the emulator: %v", err)
-	}
+	sandboxtest.Require(t, err, "start the bootstrap under the emulator")
 	t.Cleanup(func() { _ = set.Close() })
 	t.Logf("sandbox and functions up in %s", time.Since(start).Round(time.Second))
 
@@ -275,7 +262,7 @@ func checkBackupRestores(t *testing.T, sb *sandbox.Sandbox, res *scenario.Result
 	if obj.Metadata["revision"] != strconv.FormatInt(st.Revision, 10) || obj.Metadata["hash"] != fmt.Sprintf("%x", st.Hash) || obj.Metadata["sha256"] == "" {
 		t.Errorf("metadata %v does not describe the snapshot (revision %d, hash %x)", obj.Metadata, st.Revision, st.Hash)
 	}
-	peer := "http://" + freeAddr(t)
+	peer := "http://" + sandboxtest.FreeAddr(t)
 	restored := filepath.Join(dir, "restored")
 	if err := mgr.Restore(snapshot.RestoreConfig{
 		SnapshotPath: path, Name: "restored", OutputDataDir: restored,
@@ -286,7 +273,7 @@ func checkBackupRestores(t *testing.T, sb *sandbox.Sandbox, res *scenario.Result
 	cfg := embed.NewConfig()
 	cfg.Name, cfg.Dir = "restored", restored
 	pu, _ := url.Parse(peer)
-	cu, _ := url.Parse("http://" + freeAddr(t))
+	cu, _ := url.Parse("http://" + sandboxtest.FreeAddr(t))
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	cfg.InitialCluster = "restored=" + peer
@@ -469,37 +456,10 @@ func checkReplay(t *testing.T, sb *sandbox.Sandbox, res *scenario.Result) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func tail(s string, lines int) string {
 	parts := strings.Split(s, "\n")
 	if len(parts) > lines {
 		parts = parts[len(parts)-lines:]
 	}
 	return strings.Join(parts, "\n")
-}
-
-// lockedBuffer is a bytes.Buffer safe for the workers' concurrent output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

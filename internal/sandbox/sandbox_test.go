@@ -2,7 +2,6 @@ package sandbox_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -17,21 +16,17 @@ import (
 	"github.com/cpwarden/cpwarden/internal/envnames"
 	"github.com/cpwarden/cpwarden/internal/faults"
 	"github.com/cpwarden/cpwarden/internal/sandbox"
-	"github.com/cpwarden/cpwarden/workers/drain/kubecreds"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
+	"github.com/cpwarden/cpwarden/internal/secrets"
 	"github.com/cpwarden/cpwarden/workers/lifecycle"
 )
 
 // startSandbox starts a sandbox for the test, or skips it with the command
-// that installs what is missing (CI has both tools).
+// that installs what is missing.
 func startSandbox(t *testing.T) *sandbox.Sandbox {
 	t.Helper()
 	sb, err := sandbox.Start(t.Context(), sandbox.Options{})
-	if errors.Is(err, sandbox.ErrMissingTool) {
-		t.Skipf("sandbox needs a tool: %v", err)
-	}
-	if err != nil {
-		t.Fatalf("start sandbox: %v", err)
-	}
+	sandboxtest.Require(t, err, "start sandbox")
 	t.Cleanup(sb.Close)
 	return sb
 }
@@ -81,7 +76,7 @@ func TestStartSeedsAControlPlaneWhoseNamesAgree(t *testing.T) {
 
 	// The workers' Kubernetes secret holds a working ServiceAccount
 	// credential in the format the drain worker reads.
-	cfg, err := kubecreds.Load(ctx, sb.SecretsManager(), sb.KubeSecretARN)
+	cfg, err := secrets.LoadKube(ctx, sb.SecretsManager(), sb.KubeSecretARN)
 	if err != nil {
 		t.Fatalf("load Kubernetes secret: %v", err)
 	}
@@ -129,7 +124,7 @@ func TestLifecycleStandInCompletesAndTerminates(t *testing.T) {
 	sb := startSandbox(t)
 	ctx := t.Context()
 	in := sb.Instances[0]
-	w := lifecycle.New(sb.AutoScaling())
+	w := lifecycle.New(lifecycle.Config{}, lifecycle.Deps{API: sb.AutoScaling()})
 	hook := lifecycle.Hook{AutoScalingGroupName: sb.Group, LifecycleHookName: sb.Hook, EC2InstanceID: in.ID}
 
 	// Before the hook fires there is nothing to heartbeat.
