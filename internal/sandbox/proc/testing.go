@@ -21,9 +21,9 @@ type TB interface {
 // the command that installs it), and fails otherwise. A nil err does
 // nothing.
 //
-// Skipping is the policy everywhere, CI included: .ci/run checks that
-// every tool is installed before it runs the tests, so a skip there cannot
-// hide a missing install step.
+// Skipping is the policy everywhere, CI included: make test (which .ci/run
+// calls) checks or builds every tool before it runs the tests, so a skip
+// there cannot hide a missing install step; make test-go skips freely.
 func SkipOrFail(t TB, err error, what string, missing ...error) {
 	t.Helper()
 	if err == nil {
