@@ -27,10 +27,10 @@ import (
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/replay"
 	"github.com/cpwarden/cpwarden/internal/sandbox"
-	"github.com/cpwarden/cpwarden/internal/sandbox/runner"
+	"github.com/cpwarden/cpwarden/internal/local/runner"
 	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
-	"github.com/cpwarden/cpwarden/internal/sandbox/scenario"
-	"github.com/cpwarden/cpwarden/internal/sandbox/workerset"
+	"github.com/cpwarden/cpwarden/internal/local/scenario"
+	"github.com/cpwarden/cpwarden/internal/local/workerset"
 	"github.com/cpwarden/cpwarden/statemachines"
 	"github.com/cpwarden/cpwarden/workers"
 )

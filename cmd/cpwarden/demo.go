@@ -16,8 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cpwarden/cpwarden/internal/sandbox"
-	"github.com/cpwarden/cpwarden/internal/sandbox/runner"
-	"github.com/cpwarden/cpwarden/internal/sandbox/scenario"
+	"github.com/cpwarden/cpwarden/internal/local/runner"
+	"github.com/cpwarden/cpwarden/internal/local/scenario"
 )
 
 // demoFlags are `cpwarden demo`'s flags.

@@ -11,7 +11,7 @@ import (
 	"os"
 
 	"github.com/cpwarden/cpwarden/internal/asl"
-	"github.com/cpwarden/cpwarden/internal/sandbox/runner"
+	"github.com/cpwarden/cpwarden/internal/local/runner"
 	"github.com/cpwarden/cpwarden/statemachines"
 	"github.com/cpwarden/cpwarden/workers"
 )

@@ -16,7 +16,7 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/envnames"
 	"github.com/cpwarden/cpwarden/internal/sandbox"
-	"github.com/cpwarden/cpwarden/internal/sandbox/workerset"
+	"github.com/cpwarden/cpwarden/internal/local/workerset"
 	"github.com/cpwarden/cpwarden/workers"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/cpwarden/cpwarden/internal/asl"
-	"github.com/cpwarden/cpwarden/internal/sandbox/runner"
+	"github.com/cpwarden/cpwarden/internal/local/runner"
 	"github.com/cpwarden/cpwarden/statemachines"
 	"github.com/cpwarden/cpwarden/workers"
 )

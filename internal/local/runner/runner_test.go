@@ -13,7 +13,7 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/asl"
 	"github.com/cpwarden/cpwarden/internal/emf"
-	"github.com/cpwarden/cpwarden/internal/sandbox/runner"
+	"github.com/cpwarden/cpwarden/internal/local/runner"
 	"github.com/cpwarden/cpwarden/statemachines"
 	"github.com/cpwarden/cpwarden/workers"
 )
