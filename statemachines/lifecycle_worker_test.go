@@ -61,7 +61,7 @@ func asLambda[In, Out any](f func(context.Context, In) (Out, error)) func(contex
 // one the worker accepts.
 func TestLifecycleDrivesTheRealLifecycleWorker(t *testing.T) {
 	asg := &recordingASG{}
-	w := &lifecycle.Worker{API: asg, Now: func() time.Time { return startTime.Add(90 * time.Second) }}
+	w := lifecycle.New(lifecycle.Config{Now: func() time.Time { return startTime.Add(90 * time.Second) }}, lifecycle.Deps{API: asg})
 	fns := asl.NewFunctions()
 	fns.Handle(LocalFunctionName(workers.CompleteLifecycle), asl.Func(asLambda(w.Complete)))
 	fns.Handle(LocalFunctionName(workers.LifecycleHeartbeat), asl.Func(asLambda(w.Heartbeat)))

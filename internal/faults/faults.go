@@ -14,10 +14,15 @@ import (
 // ASL error names returned by workers. They are a contract: alarms, Retry and
 // Catch rules, and operators depend on them.
 const (
-	InputInvalid       = "Input.Invalid"
-	KubeUnavailable    = "Kube.Unavailable"
-	EtcdUnavailable    = "Etcd.Unavailable"
-	AWSThrottled       = "AWS.Throttled"
+	InputInvalid    = "Input.Invalid"
+	KubeUnavailable = "Kube.Unavailable"
+	EtcdUnavailable = "Etcd.Unavailable"
+	AWSThrottled    = "AWS.Throttled"
+	// AWSAccessDenied is an AWS API refusing the function's credentials or
+	// permissions (internal/awsfault). It has a name of its own rather than
+	// Input.Invalid because the fix is the function's IAM role, not the
+	// event or the stack's parameters; like Input.Invalid it is not retried.
+	AWSAccessDenied    = "AWS.AccessDenied"
 	DrainIncomplete    = "Drain.Incomplete"
 	EtcdQuorumAtRisk   = "Etcd.QuorumAtRisk"
 	EtcdUnsafeRemoval  = "Etcd.UnsafeRemoval"

@@ -21,10 +21,11 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/envnames"
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
+	"github.com/cpwarden/cpwarden/internal/secrets"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/backup"
 	"github.com/cpwarden/cpwarden/workers/drain"
-	"github.com/cpwarden/cpwarden/workers/drain/kubecreds"
 	"github.com/cpwarden/cpwarden/workers/health"
 	"github.com/cpwarden/cpwarden/workers/lifecycle"
 	"github.com/cpwarden/cpwarden/workers/member"
@@ -147,24 +148,18 @@ func (c clients) secrets() *secretsmanager.Client {
 // discovery finds the etcd members of the control-plane group. It also
 // resolves an instance ID to the member's address, which remove-member
 // needs whatever the endpoints come from.
-func discovery(cfg Config, c clients) *member.ASGDiscovery {
-	m := member.ClientPort(cfg.EtcdClientPort)
+func discovery(cfg Config, c clients) *etcdconn.ASGDiscovery {
+	m := etcdconn.ClientPort(cfg.EtcdClientPort)
 	if cfg.InstanceEndpoints != nil {
-		m = func(i member.Instance) (string, string, error) {
-			u, ok := cfg.InstanceEndpoints[i.ID]
-			if !ok {
-				return "", "", fmt.Errorf("instance %s is not in %s", i.ID, envnames.LocalInstanceEndpoints)
-			}
-			return u.Hostname(), u.String(), nil
-		}
+		m = etcdconn.LocalEndpoints(cfg.InstanceEndpoints, string(envnames.LocalInstanceEndpoints))
 	}
-	return member.NewASGDiscovery(cfg.ASG, c.asg(), c.ec2(), m)
+	return etcdconn.NewASGDiscovery(cfg.ASG, c.asg(), c.ec2(), m)
 }
 
 // peers lists the etcd endpoints: the configured ones, else discovery.
-func peers(cfg Config, d *member.ASGDiscovery) member.Peers {
+func peers(cfg Config, d *etcdconn.ASGDiscovery) member.Peers {
 	if len(cfg.EtcdEndpoints) > 0 {
-		return member.StaticPeers(cfg.EtcdEndpoints)
+		return etcdconn.StaticPeers(cfg.EtcdEndpoints)
 	}
 	return d
 }
@@ -178,40 +173,36 @@ func Build(cfg Config, o Options) (lambda.Handler, error) {
 	c := newClients(cfg, o)
 	sm := c.secrets()
 	etcdTLS := func(ctx context.Context) (*tls.Config, error) {
-		t, err := loadEtcdTLS(ctx, sm, cfg.EtcdTLSSecret)
+		t, err := secrets.LoadEtcdTLS(ctx, sm, cfg.EtcdTLSSecret)
 		if err != nil {
 			return nil, secretError(string(envnames.EtcdTLSSecretARN), err)
 		}
 		return t, nil
 	}
 	kubeConfig := func(ctx context.Context) (*rest.Config, error) {
-		rc, err := kubecreds.Load(ctx, sm, cfg.KubeSecret)
+		rc, err := secrets.LoadKube(ctx, sm, cfg.KubeSecret)
 		if err != nil {
 			return nil, secretError(string(envnames.KubeSecretARN), err)
 		}
 		return rc, nil
 	}
 	backupConfig := backup.Config{Bucket: cfg.Bucket, Prefix: cfg.Prefix, Retention: cfg.Retention, Logger: log}
+	coolDown := cfg.RecoveryCooldown
 	healthConfig := health.Config{
 		ClusterName:      cfg.Cluster,
 		AutoScalingGroup: cfg.ASG,
 		Bucket:           cfg.Bucket,
 		Prefix:           cfg.Prefix,
 		FailureThreshold: cfg.RecoveryThreshold,
-		CoolDown:         cfg.RecoveryCooldown,
-	}
-	if cfg.RecoveryCooldown == 0 {
-		// The template allows 0 (no cool-down); health.Config reads 0 as
-		// "its default, 1 h". The smallest positive duration says what the
-		// operator meant.
-		healthConfig.CoolDown = 1
+		CoolDown:         &coolDown, // 0, which the template allows, is no cool-down
+		Logger:           log,
 	}
 
 	var h lambda.Handler
 	switch cfg.Handler {
 	case workers.Drain:
 		ec2c := c.ec2()
-		w := newLazy(func(ctx context.Context) (*drain.Worker, error) {
+		h = bindLazy(b, cfg.Handler, (*drain.Worker).Drain, func(ctx context.Context) (*drain.Worker, error) {
 			rc, err := kubeConfig(ctx)
 			if err != nil {
 				return nil, err
@@ -220,38 +211,23 @@ func Build(cfg Config, o Options) (lambda.Handler, error) {
 			if err != nil {
 				return nil, secretError(string(envnames.KubeSecretARN), err)
 			}
-			d := drain.New(kube, ec2c, drain.Config{})
-			d.Log = log
-			return d, nil
-		})
-		h = bind(b, cfg.Handler, func(ctx context.Context, in drain.In) (drain.Out, error) {
-			d, err := w.get(ctx)
-			if err != nil {
-				return drain.Out{}, err
-			}
-			return d.Drain(ctx, in)
+			return drain.New(drain.Config{Logger: log}, drain.Deps{Kube: kube, EC2: ec2c}), nil
 		})
 
 	case workers.RemoveMember:
 		d := discovery(cfg, c)
-		w := newLazy(func(ctx context.Context) (*member.Worker, error) {
+		h = bindLazy(b, cfg.Handler, (*member.Worker).Remove, func(ctx context.Context) (*member.Worker, error) {
 			t, err := etcdTLS(ctx)
 			if err != nil {
 				return nil, err
 			}
-			return member.New(member.Config{Logger: log}, member.Deps{Peers: peers(cfg, d), Dialer: member.TLSDialer{TLS: t}, Resolver: d}), nil
-		})
-		h = bind(b, cfg.Handler, func(ctx context.Context, in member.In) (member.Out, error) {
-			m, err := w.get(ctx)
-			if err != nil {
-				return member.Out{}, err
-			}
-			return m.Remove(ctx, in)
+			return member.New(member.Config{Logger: log}, member.Deps{
+				Peers: peers(cfg, d), Dialer: etcdconn.As[member.Etcd]{Dialer: etcdconn.Dialer{TLS: t}}, Resolver: d,
+			}), nil
 		})
 
 	case workers.CompleteLifecycle, workers.LifecycleHeartbeat:
-		lw := lifecycle.New(c.asg())
-		lw.Log = log
+		lw := lifecycle.New(lifecycle.Config{Logger: log}, lifecycle.Deps{API: c.asg()})
 		if cfg.Handler == workers.CompleteLifecycle {
 			h = bind(b, cfg.Handler, lw.Complete)
 		} else {
@@ -261,19 +237,14 @@ func Build(cfg Config, o Options) (lambda.Handler, error) {
 	case workers.Backup:
 		d := discovery(cfg, c)
 		s3c := c.s3()
-		w := newLazy(func(ctx context.Context) (*backup.Worker, error) {
+		h = bindLazy(b, cfg.Handler, (*backup.Worker).Backup, func(ctx context.Context) (*backup.Worker, error) {
 			t, err := etcdTLS(ctx)
 			if err != nil {
 				return nil, err
 			}
-			return backup.New(backupConfig, backup.Deps{Peers: peers(cfg, d), Dialer: backup.TLSDialer{TLS: t}, S3: s3c}), nil
-		})
-		h = bind(b, cfg.Handler, func(ctx context.Context, in backup.In) (backup.Out, error) {
-			b, err := w.get(ctx)
-			if err != nil {
-				return backup.Out{}, err
-			}
-			return b.Backup(ctx, in)
+			return backup.New(backupConfig, backup.Deps{
+				Peers: peers(cfg, d), Dialer: etcdconn.As[backup.Etcd]{Dialer: etcdconn.Dialer{TLS: t, SnapshotBuffers: true}}, S3: s3c,
+			}), nil
 		})
 
 	case workers.VerifyBackup:
@@ -285,7 +256,7 @@ func Build(cfg Config, o Options) (lambda.Handler, error) {
 	case workers.HealthProbe:
 		d := discovery(cfg, c)
 		asg, ec2c, ssmc, s3c := c.asg(), c.ec2(), c.ssm(), c.s3()
-		w := newLazy(func(ctx context.Context) (*health.Worker, error) {
+		h = bindLazy(b, cfg.Handler, (*health.Worker).Probe, func(ctx context.Context) (*health.Worker, error) {
 			t, err := etcdTLS(ctx)
 			if err != nil {
 				return nil, err
@@ -298,30 +269,17 @@ func Build(cfg Config, o Options) (lambda.Handler, error) {
 			if err != nil {
 				return nil, secretError(string(envnames.KubeSecretARN), err)
 			}
-			hw := health.New(healthConfig, health.Deps{
-				Peers: peers(cfg, d), Etcd: health.TLSDialer{TLS: t}, API: api,
+			return health.New(healthConfig, health.Deps{
+				Peers: peers(cfg, d), Etcd: etcdconn.As[health.Etcd]{Dialer: etcdconn.Dialer{TLS: t, FailFast: true}}, API: api,
 				ASG: asg, EC2: ec2c, SSM: ssmc, S3: s3c,
-			})
-			hw.Log = log
-			return hw, nil
-		})
-		h = bind(b, cfg.Handler, func(ctx context.Context, in health.ProbeIn) (health.ProbeOut, error) {
-			hw, err := w.get(ctx)
-			if err != nil {
-				return health.ProbeOut{}, err
-			}
-			return hw.Probe(ctx, in)
+			}), nil
 		})
 
 	case workers.TriggerRecovery:
-		hw := health.New(healthConfig, health.Deps{SSM: c.ssm(), S3: c.s3()})
-		hw.Log = log
-		h = bind(b, cfg.Handler, hw.TriggerRecovery)
+		h = bind(b, cfg.Handler, health.New(healthConfig, health.Deps{SSM: c.ssm(), S3: c.s3()}).TriggerRecovery)
 
 	case workers.ReportRecovered:
-		hw := health.New(healthConfig, health.Deps{SSM: c.ssm()})
-		hw.Log = log
-		h = bind(b, cfg.Handler, hw.ReportRecovered)
+		h = bind(b, cfg.Handler, health.New(healthConfig, health.Deps{SSM: c.ssm()}).ReportRecovered)
 
 	default:
 		// LoadConfig accepts only the handlers above; a handler added to
@@ -329,4 +287,18 @@ func Build(cfg Config, o Options) (lambda.Handler, error) {
 		return nil, &HandlerError{got: string(cfg.Handler)}
 	}
 	return h, nil
+}
+
+// bindLazy binds call on the worker build returns, built at the first
+// invocation and kept (see lazy): the workers that need a secret.
+func bindLazy[W, In, Out any](b binder, h workers.Handler, call func(W, context.Context, In) (Out, error), build func(context.Context) (W, error)) lambda.Handler {
+	w := newLazy(build)
+	return bind(b, h, func(ctx context.Context, in In) (Out, error) {
+		v, err := w.get(ctx)
+		if err != nil {
+			var zero Out
+			return zero, err
+		}
+		return call(v, ctx, in)
+	})
 }

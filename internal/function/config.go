@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/cpwarden/cpwarden/internal/envnames"
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/backup"
+	"github.com/cpwarden/cpwarden/workers/health"
 )
 
 // HandlerVar is the variable Lambda sets to the function's Handler setting.
@@ -56,19 +58,6 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return e.Var + ": " + e.Reason }
 
-// Defaults of the optional settings, the template's defaults where it has
-// one: a function run by hand, without every variable, behaves like the
-// deployed one.
-const (
-	defaultEtcdClientPort    = 2379
-	defaultRecoveryThreshold = 5
-	defaultRecoveryCooldown  = time.Hour
-)
-
-func defaultRetention() backup.Retention {
-	return backup.Retention{Newest: 24, Hourly: 24, Daily: 7, Weekly: 8}
-}
-
 // clusterNamePattern is what the workers accept (an SSM path segment, an S3
 // key segment, a metric dimension value); the template's own pattern is
 // stricter, so every deployed name passes.
@@ -77,12 +66,15 @@ var clusterNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`
 // LoadConfig reads and checks the environment of one function. It reports
 // every problem at once, one line each, each naming its variable.
 func LoadConfig(getenv func(string) string) (Config, error) {
+	// The optional settings start from the workers' defaults, which are
+	// the template's: a function run by hand, without every variable,
+	// behaves like the deployed one.
 	cfg := Config{
 		LogLevel:          slog.LevelInfo,
-		EtcdClientPort:    defaultEtcdClientPort,
-		Retention:         defaultRetention(),
-		RecoveryThreshold: defaultRecoveryThreshold,
-		RecoveryCooldown:  defaultRecoveryCooldown,
+		EtcdClientPort:    etcdconn.DefaultClientPort,
+		Retention:         backup.DefaultRetention(),
+		RecoveryThreshold: health.DefaultFailureThreshold,
+		RecoveryCooldown:  health.DefaultCoolDown,
 	}
 	h := workers.Handler(strings.TrimSpace(getenv(HandlerVar)))
 	if !h.Valid() {
@@ -93,6 +85,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	var errs []error
 	fail := func(v envnames.Var, format string, args ...any) {
 		errs = append(errs, &ConfigError{Var: string(v), Reason: fmt.Sprintf(format, args...)})
+	}
+	required := func(v envnames.Var, raw string, dst *string) {
+		if raw == "" {
+			fail(v, "required")
+		}
+		*dst = raw
 	}
 	vars := workers.EnvOf(h)
 	for _, v := range vars {
@@ -117,10 +115,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		case envnames.ControlPlaneASG:
 			cfg.ASG = raw
 		case envnames.EtcdTLSSecretARN:
-			if raw == "" {
-				fail(v, "required")
-			}
-			cfg.EtcdTLSSecret = raw
+			required(v, raw, &cfg.EtcdTLSSecret)
 		case envnames.EtcdEndpoints:
 			eps, err := parseEndpoints(raw)
 			if err != nil {
@@ -128,23 +123,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			}
 			cfg.EtcdEndpoints = eps
 		case envnames.EtcdClientPort:
-			if raw != "" {
-				n, err := intIn(raw, 1, 65535)
-				if err != nil {
-					fail(v, "%v", err)
-				}
-				cfg.EtcdClientPort = n
-			}
+			setInt(&cfg.EtcdClientPort, raw, 1, 65535, v, fail)
 		case envnames.KubeSecretARN:
-			if raw == "" {
-				fail(v, "required")
-			}
-			cfg.KubeSecret = raw
+			required(v, raw, &cfg.KubeSecret)
 		case envnames.BackupBucket:
-			if raw == "" {
-				fail(v, "required")
-			}
-			cfg.Bucket = raw
+			required(v, raw, &cfg.Bucket)
 		case envnames.BackupPrefix:
 			// Not trimmed: a key prefix is taken as written.
 			raw = getenv(string(v))

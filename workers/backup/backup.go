@@ -29,7 +29,6 @@ package backup
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,10 +45,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/cpwarden/cpwarden/internal/emf"
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/faults"
+	"github.com/cpwarden/cpwarden/internal/workeropt"
 )
 
 // Namespace is the CloudWatch namespace of this worker's metrics.
@@ -89,8 +89,8 @@ type Dialer interface {
 	Dial(ctx context.Context, endpoints []string) (Etcd, error)
 }
 
-// Peers lists the client URLs of the etcd members (member.ASGDiscovery and
-// member.StaticPeers satisfy it).
+// Peers lists the client URLs of the etcd members (etcdconn.ASGDiscovery and
+// etcdconn.StaticPeers satisfy it).
 type Peers interface {
 	Peers(ctx context.Context) ([]string, error)
 }
@@ -103,31 +103,9 @@ type S3 interface {
 	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, opts ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
 }
 
-// TLSDialer dials with clientv3 over mutual TLS.
-type TLSDialer struct {
-	TLS         *tls.Config
-	DialTimeout time.Duration // 0 means 5 s
-}
-
-// Dial returns a clientv3 client for endpoints.
-func (d TLSDialer) Dial(ctx context.Context, endpoints []string) (Etcd, error) {
-	timeout := d.DialTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	opts, err := SnapshotDialOptions()
-	if err != nil {
-		return nil, err
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Context: ctx, Endpoints: endpoints, TLS: d.TLS, DialTimeout: timeout, Logger: zap.NewNop(),
-		DialOptions: opts,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
-	}
-	return cli, nil
-}
+// The real client: etcdconn.As[Etcd] over an etcdconn.Dialer with
+// SnapshotBuffers set is a Dialer.
+var _ Etcd = (*etcdconn.Client)(nil)
 
 // Defaults of Config.PartSize and Config.Concurrency: memory for parts is
 // about (DefaultConcurrency+2) × DefaultPartSize, 20 MiB. The transfer
@@ -161,7 +139,9 @@ type Config struct {
 	// TempDir holds Verify's download and restore; empty means os.TempDir().
 	// It needs about twice the snapshot size free.
 	TempDir string
-	// Retention is Prune's policy.
+	// Retention is Prune's policy; the zero Retention means
+	// DefaultRetention() (a policy that keeps nothing but the newest
+	// backup is Retention{Newest: 1}).
 	Retention Retention
 	// StagingMaxAge: Prune deletes staged snapshots older than this (a
 	// Backup whose Verify never ran); 0 means 24 h.
@@ -189,25 +169,15 @@ type Worker struct {
 
 // New returns a Worker.
 func New(cfg Config, deps Deps) *Worker {
-	if cfg.PartSize <= 0 {
-		cfg.PartSize = DefaultPartSize
+	cfg.PartSize = workeropt.Positive(cfg.PartSize, DefaultPartSize)
+	cfg.Concurrency = workeropt.Positive(cfg.Concurrency, DefaultConcurrency)
+	cfg.StatusTimeout = workeropt.Positive(cfg.StatusTimeout, 2*time.Second)
+	cfg.StagingMaxAge = workeropt.Positive(cfg.StagingMaxAge, 24*time.Hour)
+	if cfg.Retention == (Retention{}) {
+		cfg.Retention = DefaultRetention()
 	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = DefaultConcurrency
-	}
-	if cfg.StatusTimeout <= 0 {
-		cfg.StatusTimeout = 2 * time.Second
-	}
-	if cfg.StagingMaxAge <= 0 {
-		cfg.StagingMaxAge = 24 * time.Hour
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	cfg.Now = workeropt.Clock(cfg.Now)
+	log := workeropt.Logger(cfg.Logger)
 	up := tm.New(deps.S3, func(o *tm.Options) {
 		o.PartSizeBytes = cfg.PartSize
 		// The first part is read whole before the upload starts: keep it

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,8 +24,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cpwarden/cpwarden/internal/emf"
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
 	"github.com/cpwarden/cpwarden/internal/sandbox/s3store"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 	"github.com/cpwarden/cpwarden/workers/backup"
 )
 
@@ -106,7 +107,7 @@ func newEnv(t *testing.T, wrap func(http.Handler) http.Handler, opts ...envOptio
 		Retention:     backup.DefaultRetention(),
 		Now:           func() time.Time { return e.now },
 	}
-	deps := backup.Deps{Peers: staticPeers(c.Endpoints()), Dialer: backup.TLSDialer{TLS: c.ClientTLS()}, S3: e.s3}
+	deps := backup.Deps{Peers: etcdconn.StaticPeers(c.Endpoints()), Dialer: etcdconn.As[backup.Etcd]{Dialer: etcdconn.Dialer{TLS: c.ClientTLS(), SnapshotBuffers: true}}, S3: e.s3}
 	for _, o := range opts {
 		o(&cfg, &deps)
 	}
@@ -119,10 +120,6 @@ func newEnv(t *testing.T, wrap func(http.Handler) http.Handler, opts ...envOptio
 	e.prune = emf.Step("backup-prune", backup.Namespace, e.w.Prune, dims...)
 	return e
 }
-
-type staticPeers []string
-
-func (s staticPeers) Peers(context.Context) ([]string, error) { return s, nil }
 
 func (e *env) metric(t *testing.T, name string) float64 {
 	t.Helper()
@@ -226,8 +223,8 @@ func restoreAndCompare(t *testing.T, e *env, key string, rev int64) {
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	peer := "http://" + freeAddr(t)
-	client := "http://" + freeAddr(t)
+	peer := "http://" + sandboxtest.FreeAddr(t)
+	client := "http://" + sandboxtest.FreeAddr(t)
 	data := filepath.Join(dir, "restored")
 	if err := snapshot.NewV3(zap.NewNop()).Restore(snapshot.RestoreConfig{
 		SnapshotPath: path, Name: "restored", OutputDataDir: data,
@@ -284,16 +281,6 @@ func restoreAndCompare(t *testing.T, e *env, key string, rev int64) {
 				g.Key, g.Value, g.CreateRevision, g.ModRevision, g.Version, w.Key, w.Value, w.CreateRevision, w.ModRevision, w.Version)
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func TestBackupVerifyPublishAndRestore(t *testing.T) {

@@ -30,6 +30,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
 	"github.com/cpwarden/cpwarden/internal/sandbox/s3store"
 	"github.com/cpwarden/cpwarden/workers/backup"
@@ -236,7 +237,7 @@ func BenchmarkBackupStreaming(b *testing.B) {
 				Credentials: credentials.NewStaticCredentialsProvider("bench", "bench-secret", ""),
 			})
 			w := backup.New(backup.Config{Bucket: bucket, Prefix: prefix},
-				backup.Deps{Peers: staticPeers{info.Endpoint}, Dialer: backup.TLSDialer{TLS: tlsCfg}, S3: s3c})
+				backup.Deps{Peers: etcdconn.StaticPeers{info.Endpoint}, Dialer: etcdconn.As[backup.Etcd]{Dialer: etcdconn.Dialer{TLS: tlsCfg, SnapshotBuffers: true}}, S3: s3c})
 			up := tm.New(s3c, func(o *tm.Options) {
 				o.PartSizeBytes, o.MultipartUploadThreshold = backup.DefaultPartSize, backup.DefaultPartSize
 				o.Concurrency = backup.DefaultConcurrency
@@ -244,7 +245,7 @@ func BenchmarkBackupStreaming(b *testing.B) {
 			})
 			ctx := context.Background()
 
-			tuned, err := backup.SnapshotDialOptions()
+			tuned, err := etcdconn.SnapshotDialOptions()
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -256,7 +257,7 @@ func BenchmarkBackupStreaming(b *testing.B) {
 			for range b.N {
 				// The baseline: Maintenance.Snapshot into io.Discard
 				// with a default client; and the same read with the client
-				// settings the worker uses (backup.SnapshotDialOptions), so the
+				// settings the worker uses (etcdconn.SnapshotDialOptions), so the
 				// worker's own overhead shows apart from that tuning.
 				n, secs, cpu, scpu := rawRead(b, "raw", info, tlsCfg)
 				rawSecs, rawCPU, rawServerCPU = rawSecs+secs, rawCPU+cpu, rawServerCPU+scpu

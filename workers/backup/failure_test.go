@@ -14,6 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/faults"
 	"github.com/cpwarden/cpwarden/workers/backup"
 )
@@ -229,7 +230,7 @@ func TestVerifyRejectsCorruptBackups(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := t.Context()
-	unreachable := newEnv(t, nil, func(_ *backup.Config, d *backup.Deps) { d.Peers = staticPeers{"https://127.0.0.1:1"} })
+	unreachable := newEnv(t, nil, func(_ *backup.Config, d *backup.Deps) { d.Peers = etcdconn.StaticPeers{"https://127.0.0.1:1"} })
 	noBucket := newEnv(t, nil, func(c *backup.Config, _ *backup.Deps) { c.Bucket = "missing-bucket" })
 	tests := []struct {
 		name string

@@ -27,8 +27,11 @@ type Retention struct {
 	Weekly int `json:"Weekly"`
 }
 
-// DefaultRetention is a policy for a backup every 15 minutes to an hour.
-func DefaultRetention() Retention { return Retention{Newest: 4, Hourly: 24, Daily: 7, Weekly: 4} }
+// DefaultRetention is the template's retention (RETENTION_KEEP_LAST,
+// RETENTION_HOURLY_HOURS, RETENTION_DAILY_DAYS, RETENTION_WEEKLY_WEEKS): the
+// newest 24, one a day for a week and one a week for 8 weeks, for a backup
+// every 15 minutes to an hour. It is Config.Retention's default.
+func DefaultRetention() Retention { return Retention{Newest: 24, Hourly: 24, Daily: 7, Weekly: 8} }
 
 func (r Retention) check() error {
 	if r.Newest < 0 || r.Hourly < 0 || r.Daily < 0 || r.Weekly < 0 {

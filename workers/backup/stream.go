@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"hash"
 	"io"
 
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
-
+	"github.com/cpwarden/cpwarden/internal/awsfault"
 	"github.com/cpwarden/cpwarden/internal/faults"
 )
 
@@ -83,24 +79,13 @@ func (t *trailerReader) check() error {
 
 func (t *trailerReader) digest() string { return hex.EncodeToString(t.sum) }
 
-// classifyS3 classifies an S3 failure once: throttling, server errors and
-// network failures are transient (AWS.Throttled, retried with back-off); a
-// missing bucket is a configuration error (Input.Invalid); any other
-// refusal (access denied, ...) is left unclassified, since retrying it does
-// not help.
+// classifyS3 classifies an S3 failure once (internal/awsfault): throttling,
+// server errors and network failures are transient (AWS.Throttled, retried
+// with back-off); a missing bucket is a configuration error (Input.Invalid);
+// any other refusal is not retried.
 func classifyS3(err error, what string) error {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled":
-			return faults.Wrap(faults.AWSThrottled, err, what)
-		case "NoSuchBucket":
-			return faults.Wrap(faults.InputInvalid, err, what+": the configured bucket does not exist")
-		}
+	if awsfault.Code(err) == "NoSuchBucket" {
+		return faults.Wrap(faults.InputInvalid, err, what+": the configured bucket does not exist")
 	}
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500 {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return faults.Wrap(faults.AWSThrottled, err, what+" (transient)")
+	return awsfault.Wrap(err, what)
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/sandbox/moto"
 	"github.com/cpwarden/cpwarden/internal/sandbox/rie"
 	"github.com/cpwarden/cpwarden/internal/sandbox/s3store"
+	"github.com/cpwarden/cpwarden/internal/secrets"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/backup"
 	"github.com/cpwarden/cpwarden/workers/member"
@@ -283,7 +284,7 @@ func newControlPlane(t *testing.T) *controlPlane {
 	}
 	t.Cleanup(cp.etcd.Close)
 
-	value, _ := json.Marshal(function.EtcdSecret{
+	value, _ := json.Marshal(secrets.EtcdSecret{
 		Cert: string(cp.etcd.ClientCert.CertPEM),
 		Key:  string(cp.etcd.ClientCert.KeyPEM),
 		CA:   string(cp.etcd.CA.CertPEM),

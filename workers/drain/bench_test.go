@@ -121,8 +121,8 @@ func BenchmarkDrain100PodsVsKubectl(b *testing.B) {
 		}
 		return took
 	}
-	prod := drain.New(e.worker, nil, drain.Config{})
-	sameRetry := drain.New(e.worker, nil, drain.Config{EvictRetryDelay: 5 * time.Second})
+	prod := drain.New(drain.Config{}, drain.Deps{Kube: e.worker})
+	sameRetry := drain.New(drain.Config{EvictRetryDelay: 5 * time.Second}, drain.Deps{Kube: e.worker})
 	var workerTime, sameRetryTime, kubectlTime time.Duration
 	b.ResetTimer()
 	for range b.N {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +25,8 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/faults"
+	"github.com/cpwarden/cpwarden/internal/instanceid"
+	"github.com/cpwarden/cpwarden/internal/workeropt"
 )
 
 // Business metrics (namespace K8sCluster/EtcdLifecycle, docs/contracts.md).
@@ -57,37 +58,36 @@ type Config struct {
 	// deadline) to report the outcome, list the pods left and flush
 	// metrics. Zero means 5s.
 	Reserve time.Duration
+	// Now is the clock the budget is computed with; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the drain's progress; nil discards it.
+	Logger *slog.Logger
 }
 
 func (c Config) evictRetryDelay() time.Duration {
-	if c.EvictRetryDelay > 0 {
-		return c.EvictRetryDelay
-	}
-	return time.Second
+	return workeropt.Positive(c.EvictRetryDelay, time.Second)
 }
 
-func (c Config) reserve() time.Duration {
-	if c.Reserve > 0 {
-		return c.Reserve
-	}
-	return 5 * time.Second
+func (c Config) reserve() time.Duration { return workeropt.Positive(c.Reserve, 5*time.Second) }
+
+// Deps are the worker's clients. Kube is required; EC2 is optional
+// (without it, a node is found by providerID and NodeName only).
+type Deps struct {
+	Kube kubernetes.Interface
+	EC2  Instances
 }
 
-// Worker drains nodes. Kube is required; EC2 is optional (without it, a
-// node is found by providerID and NodeName only).
+// Worker drains nodes. Create it with New, which sets cfg.Now and
+// cfg.Logger.
 type Worker struct {
-	Kube   kubernetes.Interface
-	EC2    Instances
-	Config Config
-	// Now is the clock the budget is computed with; nil means time.Now.
-	Now func() time.Time
-	// Log receives the drain's progress; nil means slog.Default().
-	Log *slog.Logger
+	cfg  Config
+	deps Deps
 }
 
-// New returns a Worker over the real clients.
-func New(kube kubernetes.Interface, ec2 Instances, cfg Config) *Worker {
-	return &Worker{Kube: kube, EC2: ec2, Config: cfg}
+// New returns a Worker.
+func New(cfg Config, deps Deps) *Worker {
+	cfg.Now, cfg.Logger = workeropt.Clock(cfg.Now), workeropt.Logger(cfg.Logger)
+	return &Worker{cfg: cfg, deps: deps}
 }
 
 // In is the drain step's input. Field names follow the EventBridge lifecycle
@@ -121,8 +121,6 @@ type Out struct {
 	BudgetMilliseconds int64 `json:"BudgetMilliseconds"`
 }
 
-var instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$`)
-
 // input is In validated.
 type input struct {
 	instanceID, nodeName string
@@ -134,8 +132,8 @@ func parseIn(in In) (input, error) {
 	switch {
 	case in.EC2InstanceID == "" && in.NodeName == "":
 		return v, faults.New(faults.InputInvalid, "drain: EC2InstanceId or NodeName is required")
-	case in.EC2InstanceID != "" && !instanceIDPattern.MatchString(in.EC2InstanceID):
-		return v, faults.New(faults.InputInvalid, "drain: EC2InstanceId %q is not an instance id (i-0123456789abcdef0)", in.EC2InstanceID)
+	case in.EC2InstanceID != "" && !instanceid.Valid(in.EC2InstanceID):
+		return v, faults.New(faults.InputInvalid, "drain: EC2InstanceId %q is not an instance id (%s)", in.EC2InstanceID, instanceid.Example)
 	case len(in.NodeName) > 253:
 		return v, faults.New(faults.InputInvalid, "drain: NodeName is longer than 253 characters")
 	}
@@ -162,17 +160,17 @@ func (w *Worker) Drain(ctx context.Context, in In) (out Out, err error) {
 			_ = m.PutMetric(MetricSuccess, 1, cwtypes.StandardUnitCount)
 		}
 	}()
-	if w == nil || w.Kube == nil {
+	if w == nil || w.deps.Kube == nil {
 		return Out{}, faults.New(faults.Internal, "drain: worker has no Kubernetes client")
 	}
 	v, err := parseIn(in)
 	if err != nil {
 		return Out{}, err
 	}
-	start := w.now()
+	start := w.cfg.Now()
 	budget := w.budget(ctx, v.deadline, start)
 	out.BudgetMilliseconds = budget.Milliseconds()
-	log := w.log().With("instance", v.instanceID)
+	log := w.cfg.Logger.With("instance", v.instanceID)
 	if budget <= 0 {
 		return out, faults.New(faults.DrainIncomplete, "drain: no time left (deadline %s)", in.Deadline)
 	}
@@ -209,7 +207,7 @@ func (w *Worker) Drain(ctx context.Context, in In) (out Out, err error) {
 	derr := helper.DeleteOrEvictPods(pods)
 	out.PodsEvicted = int(evicted.Load())
 	if derr == nil {
-		log.InfoContext(ctx, "drained", "evicted", out.PodsEvicted, "took", w.now().Sub(start))
+		log.InfoContext(ctx, "drained", "evicted", out.PodsEvicted, "took", w.cfg.Now().Sub(start))
 		return out, nil
 	}
 	// Out of budget, or an eviction the server refused for good: either
@@ -217,7 +215,7 @@ func (w *Worker) Drain(ctx context.Context, in In) (out Out, err error) {
 	if name := kubeErrorName(derr); bctx.Err() == nil && name != faults.DrainIncomplete {
 		return out, faults.Wrap(name, derr, "drain node "+node.Name)
 	}
-	return out, w.incomplete(ctx, helper, node.Name, w.now().Sub(start), derr)
+	return out, w.incomplete(ctx, helper, node.Name, w.cfg.Now().Sub(start), derr)
 }
 
 // budget is the time this invocation may spend draining: up to the input
@@ -234,10 +232,10 @@ func (w *Worker) budget(ctx context.Context, deadline, now time.Time) time.Durat
 		earlier(deadline)
 	}
 	if d, ok := ctx.Deadline(); ok {
-		earlier(d.Add(-w.Config.reserve()))
+		earlier(d.Add(-w.cfg.reserve()))
 	}
-	if w.Config.MaxBudget > 0 {
-		earlier(now.Add(w.Config.MaxBudget))
+	if w.cfg.MaxBudget > 0 {
+		earlier(now.Add(w.cfg.MaxBudget))
 	}
 	if end.IsZero() {
 		// No deadline at all (a drain run by hand): still bounded, so a
@@ -250,15 +248,15 @@ func (w *Worker) budget(ctx context.Context, deadline, now time.Time) time.Durat
 func (w *Worker) helper(ctx context.Context, budget time.Duration, log *slog.Logger, evicted *atomic.Int64) *kubedrain.Helper {
 	return &kubedrain.Helper{
 		Ctx:    ctx,
-		Client: w.Kube,
-		Force:  w.Config.DeleteUnmanagedPods,
+		Client: w.deps.Kube,
+		Force:  w.cfg.DeleteUnmanagedPods,
 		// Negative: each pod's own terminationGracePeriodSeconds.
 		GracePeriodSeconds:   -1,
 		IgnoreAllDaemonSets:  true,
 		DeleteEmptyDirData:   true,
-		DisableEviction:      w.Config.DisableEviction,
+		DisableEviction:      w.cfg.DisableEviction,
 		Timeout:              budget,
-		EvictErrorRetryDelay: w.Config.evictRetryDelay(),
+		EvictErrorRetryDelay: w.cfg.evictRetryDelay(),
 		ChunkSize:            500,
 		Out:                  logWriter(ctx, log, slog.LevelInfo),
 		ErrOut:               logWriter(ctx, log, slog.LevelWarn),
@@ -268,20 +266,6 @@ func (w *Worker) helper(ctx context.Context, budget time.Duration, log *slog.Log
 			}
 		},
 	}
-}
-
-func (w *Worker) now() time.Time {
-	if w.Now != nil {
-		return w.Now()
-	}
-	return time.Now()
-}
-
-func (w *Worker) log() *slog.Logger {
-	if w.Log != nil {
-		return w.Log
-	}
-	return slog.Default()
 }
 
 // logWriter turns the drain helper's line-oriented progress output into

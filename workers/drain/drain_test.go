@@ -58,7 +58,7 @@ func TestDrainEvictsPodsAndLeavesDaemonSetAndMirrorPods(t *testing.T) {
 		}
 	}()
 
-	worker := drain.New(e.worker, nil, drain.Config{})
+	worker := drain.New(drain.Config{}, drain.Deps{Kube: e.worker})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	out, err, recs := run(t, worker, ctx, drain.In{EC2InstanceID: id})
@@ -112,7 +112,7 @@ func TestDrainOfPodsWithoutController(t *testing.T) {
 			f.node(node, id)
 			f.pod("bare", node)
 			f.waitReady(node, 1)
-			_, err, recs := run(t, drain.New(e.worker, nil, drain.Config{DeleteUnmanagedPods: tt.deleteUnmanaged}), t.Context(), drain.In{EC2InstanceID: id})
+			_, err, recs := run(t, drain.New(drain.Config{DeleteUnmanagedPods: tt.deleteUnmanaged}, drain.Deps{Kube: e.worker}), t.Context(), drain.In{EC2InstanceID: id})
 			if faults.Name(err) != tt.wantErr && !(tt.wantErr == "" && err == nil) {
 				t.Fatalf("error = %v (%s), want %q", err, faults.Name(err), tt.wantErr)
 			}
@@ -137,7 +137,7 @@ func TestDrainOfAnInstanceWithoutNodeSucceeds(t *testing.T) {
 	e := getEnv(t)
 	f := newFixture(t, e)
 	f.node("cp-"+randomSuffix(), instanceID()) // someone else's node
-	out, err, recs := run(t, drain.New(e.worker, nil, drain.Config{}), t.Context(), drain.In{EC2InstanceID: instanceID(), NodeName: "cp-absent"})
+	out, err, recs := run(t, drain.New(drain.Config{}, drain.Deps{Kube: e.worker}), t.Context(), drain.In{EC2InstanceID: instanceID(), NodeName: "cp-absent"})
 	if err != nil || !out.NodeNotFound || out.NodeName != "" {
 		t.Fatalf("Drain = %+v, %v; want NodeNotFound", out, err)
 	}
@@ -153,7 +153,7 @@ func TestDrainFindsTheNodeByNameWhenItHasNoProviderID(t *testing.T) {
 	f.node(node, "")
 	f.pod("web", node, managed)
 	f.waitReady(node, 1)
-	out, err, _ := run(t, drain.New(e.worker, nil, drain.Config{}), t.Context(), drain.In{EC2InstanceID: instanceID(), NodeName: node})
+	out, err, _ := run(t, drain.New(drain.Config{}, drain.Deps{Kube: e.worker}), t.Context(), drain.In{EC2InstanceID: instanceID(), NodeName: node})
 	if err != nil || out.NodeName != node || out.PodsEvicted != 1 {
 		t.Fatalf("Drain = %+v, %v", out, err)
 	}
@@ -164,7 +164,7 @@ func TestDrainRefusesANamedNodeOfAnotherInstance(t *testing.T) {
 	f := newFixture(t, e)
 	node := "cp-" + randomSuffix()
 	f.node(node, instanceID())
-	_, err, _ := run(t, drain.New(e.worker, nil, drain.Config{}), t.Context(), drain.In{EC2InstanceID: instanceID(), NodeName: node})
+	_, err, _ := run(t, drain.New(drain.Config{}, drain.Deps{Kube: e.worker}), t.Context(), drain.In{EC2InstanceID: instanceID(), NodeName: node})
 	if !faults.Is(err, faults.InputInvalid) {
 		t.Fatalf("error = %v, want Input.Invalid", err)
 	}
@@ -181,7 +181,7 @@ func TestRepeatedDrainIsHarmless(t *testing.T) {
 	f.pod("web", node, managed)
 	f.daemonSetPod("agent", node)
 	f.waitReady(node, 2)
-	w := drain.New(e.worker, nil, drain.Config{})
+	w := drain.New(drain.Config{}, drain.Deps{Kube: e.worker})
 	for i, wantEvicted := range []int{1, 0, 0} {
 		out, err, recs := run(t, w, t.Context(), drain.In{EC2InstanceID: id})
 		if err != nil || out.PodsEvicted != wantEvicted || metricSum(recs, drain.MetricSuccess) != 1 {
@@ -213,7 +213,7 @@ func TestDrainBlockedByABudgetIsIncompleteUntilTheBudgetAllows(t *testing.T) {
 	}
 	f.waitBudget("db", 0)
 
-	w := drain.New(e.worker, nil, drain.Config{EvictRetryDelay: 200 * time.Millisecond, Reserve: time.Second})
+	w := drain.New(drain.Config{EvictRetryDelay: 200 * time.Millisecond, Reserve: time.Second}, drain.Deps{Kube: e.worker})
 	deadline := time.Now().Add(2 * time.Second)
 	start := time.Now()
 	_, err, recs := run(t, w, t.Context(), drain.In{EC2InstanceID: id, Deadline: deadline.Format(time.RFC3339Nano)})
@@ -262,7 +262,7 @@ func TestDrainBlockedByABudgetIsIncompleteUntilTheBudgetAllows(t *testing.T) {
 }
 
 func TestDrainRejectsBadInput(t *testing.T) {
-	w := drain.New(kubernetes.NewForConfigOrDie(&rest.Config{Host: "https://127.0.0.1:1"}), nil, drain.Config{})
+	w := drain.New(drain.Config{}, drain.Deps{Kube: kubernetes.NewForConfigOrDie(&rest.Config{Host: "https://127.0.0.1:1"})})
 	tests := map[string]drain.In{
 		"empty":               {},
 		"not an instance id":  {EC2InstanceID: "web-1"},
@@ -317,7 +317,7 @@ func TestDrainReportsAnUnreachableAPIServer(t *testing.T) {
 	for name, addr := range map[string]string{"refused": closedAddr, "hung": hung.Addr().String()} {
 		t.Run(name, func(t *testing.T) {
 			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: "https://" + addr, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
-			w := drain.New(client, nil, drain.Config{Reserve: 500 * time.Millisecond})
+			w := drain.New(drain.Config{Reserve: 500 * time.Millisecond}, drain.Deps{Kube: client})
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 			defer cancel()
 			start := time.Now()
@@ -339,7 +339,7 @@ func TestDrainWithoutTheRoleIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := kubernetes.NewForConfigOrDie(workerConfig(e.srv.Server, token))
-	_, err, _ = run(t, drain.New(client, nil, drain.Config{}), t.Context(), drain.In{EC2InstanceID: instanceID()})
+	_, err, _ = run(t, drain.New(drain.Config{}, drain.Deps{Kube: client}), t.Context(), drain.In{EC2InstanceID: instanceID()})
 	if faults.Name(err) != faults.Internal || !strings.Contains(err.Error(), "forbidden") {
 		t.Fatalf("error = %v (%s), want a Worker.Internal naming the refusal", err, faults.Name(err))
 	}

@@ -46,7 +46,7 @@ func TestDrainFindsTheNodeByPrivateDNSName(t *testing.T) {
 	f.pod("web", dns, managed)
 	f.waitReady(dns, 1)
 
-	w := drain.New(e.worker, ec2c, drain.Config{})
+	w := drain.New(drain.Config{}, drain.Deps{Kube: e.worker, EC2: ec2c})
 	for inst, want := range map[string]string{aws.ToString(byName.InstanceId): dns, aws.ToString(byLabel.InstanceId): labelled} {
 		out, err, _ := run(t, w, t.Context(), drain.In{EC2InstanceID: inst})
 		if err != nil || out.NodeName != want {
@@ -65,7 +65,7 @@ func TestDrainPastItsDeadlineIsIncompleteAtOnce(t *testing.T) {
 	f := newFixture(t, e)
 	id, node := instanceID(), "cp-"+randomSuffix()
 	f.node(node, id)
-	_, err, _ := run(t, drain.New(e.worker, nil, drain.Config{}), t.Context(),
+	_, err, _ := run(t, drain.New(drain.Config{}, drain.Deps{Kube: e.worker}), t.Context(),
 		drain.In{EC2InstanceID: id, Deadline: time.Now().Add(-time.Minute).Format(time.RFC3339)})
 	if !faults.Is(err, faults.DrainIncomplete) {
 		t.Fatalf("error = %v, want Drain.Incomplete", err)

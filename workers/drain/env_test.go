@@ -22,9 +22,9 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/sandbox/kubeapi"
+	"github.com/cpwarden/cpwarden/internal/secrets"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/drain"
-	"github.com/cpwarden/cpwarden/workers/drain/kubecreds"
 )
 
 // env is one API server shared by the package's tests and benchmarks, with
@@ -98,7 +98,7 @@ func startEnv() (*env, error) {
 // workerConfig is the client configuration the bootstrap would build from
 // the Secrets Manager secret, through the same parser.
 func workerConfig(s *kubeapi.Server, token string) *rest.Config {
-	cfg, err := kubecreds.Parse([]byte(fmt.Sprintf(`{"endpoint":%q,"ca":%q,"token":%q}`, s.URL, s.CACert, token)))
+	cfg, err := secrets.ParseKube([]byte(fmt.Sprintf(`{"endpoint":%q,"ca":%q,"token":%q}`, s.URL, s.CACert, token)))
 	if err != nil {
 		panic(err) // the test's own fixture: a bug here is a bug in the test
 	}

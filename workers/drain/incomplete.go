@@ -50,7 +50,7 @@ func (w *Worker) remaining(ctx context.Context, helper *kubedrain.Helper, node s
 		byNS[p.Namespace] = append(byNS[p.Namespace], p)
 	}
 	for ns, nsPods := range byNS {
-		budgets, err := w.Kube.PolicyV1().PodDisruptionBudgets(ns).List(rctx, metav1.ListOptions{})
+		budgets, err := w.deps.Kube.PolicyV1().PodDisruptionBudgets(ns).List(rctx, metav1.ListOptions{})
 		if err != nil {
 			continue // naming budgets is a courtesy; the pods are the fact
 		}

@@ -2,17 +2,16 @@ package drain
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/smithy-go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/cpwarden/cpwarden/internal/awsfault"
 	"github.com/cpwarden/cpwarden/internal/faults"
+	"github.com/cpwarden/cpwarden/internal/instanceid"
 )
 
 // Instances is the part of the EC2 API the worker uses to learn an
@@ -33,7 +32,7 @@ func (w *Worker) findNode(ctx context.Context, v input) (*corev1.Node, error) {
 	var nodes []corev1.Node
 	opts := metav1.ListOptions{Limit: 500}
 	for {
-		list, err := w.Kube.CoreV1().Nodes().List(ctx, opts)
+		list, err := w.deps.Kube.CoreV1().Nodes().List(ctx, opts)
 		if err != nil {
 			return nil, classifyKube(err, "list nodes")
 		}
@@ -65,7 +64,7 @@ func (w *Worker) findNode(ctx context.Context, v input) (*corev1.Node, error) {
 			}
 		}
 	}
-	if v.instanceID == "" || w.EC2 == nil {
+	if v.instanceID == "" || w.deps.EC2 == nil {
 		return nil, nil
 	}
 	dns, err := w.privateDNSName(ctx, v.instanceID)
@@ -96,7 +95,7 @@ func providerInstance(providerID string) string {
 	}
 	i := strings.LastIndexByte(rest, '/')
 	id := rest[i+1:]
-	if !instanceIDPattern.MatchString(id) {
+	if !instanceid.Valid(id) {
 		return ""
 	}
 	return id
@@ -105,13 +104,12 @@ func providerInstance(providerID string) string {
 // privateDNSName returns the instance's private DNS name, or "" when EC2 no
 // longer knows the instance.
 func (w *Worker) privateDNSName(ctx context.Context, id string) (string, error) {
-	out, err := w.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	out, err := w.deps.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 	if err != nil {
-		var apiErr smithy.APIError
-		if errors.As(err, &apiErr) && strings.HasPrefix(apiErr.ErrorCode(), "InvalidInstanceID") {
+		if awsfault.IsNotFound(err) {
 			return "", nil
 		}
-		return "", classifyAWS(err, "describe instance "+id)
+		return "", awsfault.Wrap(err, "describe instance "+id)
 	}
 	for _, r := range out.Reservations {
 		for _, inst := range r.Instances {
@@ -121,15 +119,4 @@ func (w *Worker) privateDNSName(ctx context.Context, id string) (string, error) 
 		}
 	}
 	return "", nil
-}
-
-// classifyAWS classifies an EC2 error: throttling and other transient
-// failures (already retried by the SDK) are AWS.Throttled, so the workflow
-// retries them; anything else is a bug or a misconfiguration.
-func classifyAWS(err error, op string) error {
-	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary ||
-		retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary {
-		return faults.Wrap(faults.AWSThrottled, err, op)
-	}
-	return faults.Wrap(faults.Internal, err, op)
 }

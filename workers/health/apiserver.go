@@ -17,7 +17,7 @@ type Readyz struct {
 }
 
 // NewReadyz returns a Readyz for the API server cfg describes (the same
-// configuration the drain worker uses, see workers/drain/kubecreds).
+// configuration the drain worker uses, see internal/secrets).
 func NewReadyz(cfg *rest.Config) (*Readyz, error) {
 	c, err := rest.HTTPClientFor(cfg)
 	if err != nil {

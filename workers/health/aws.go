@@ -2,7 +2,6 @@ package health
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -10,89 +9,34 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/cpwarden/cpwarden/internal/awsfault"
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/faults"
 )
 
-// classifyAWS classifies an AWS error once: throttling and transient
-// failures (which the SDK has already retried) are AWS.Throttled, retried by
-// the workflow; anything else is Worker.Internal.
-func classifyAWS(err error, op string) error {
-	if err == nil {
-		return nil
-	}
-	var fe *faults.Error
-	if errors.As(err, &fe) {
-		return err
-	}
-	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary ||
-		retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary ||
-		errors.Is(err, context.DeadlineExceeded) {
-		return faults.Wrap(faults.AWSThrottled, err, "health: "+op)
-	}
-	return faults.Wrap(faults.Internal, err, "health: "+op)
-}
-
-// Instance is a control-plane instance in service.
-type Instance struct {
-	ID             string
-	PrivateIP      string
-	PrivateDNSName string
-}
+// classifyAWS classifies an AWS error once (internal/awsfault): throttling
+// and transient failures are AWS.Throttled, retried by the workflow.
+func classifyAWS(err error, op string) error { return awsfault.Wrap(err, "health: "+op) }
 
 // inService lists the group's InService instances with their private
 // addresses (names only: nothing dials them).
-func (w *Worker) inService(ctx context.Context) ([]Instance, error) {
-	g, err := w.deps.ASG.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
-		AutoScalingGroupNames: []string{w.cfg.AutoScalingGroup},
-	})
+func (w *Worker) inService(ctx context.Context) ([]etcdconn.Instance, error) {
+	d := etcdconn.ASGDiscovery{Group: w.cfg.AutoScalingGroup, ASG: w.deps.ASG, EC2: w.deps.EC2}
+	all, err := d.Instances(ctx)
 	if err != nil {
-		return nil, classifyAWS(err, "describe Auto Scaling group "+w.cfg.AutoScalingGroup)
+		return nil, err
 	}
-	if len(g.AutoScalingGroups) == 0 {
-		return nil, faults.New(faults.InputInvalid, "health: Auto Scaling group %q not found: check the stack's group name", w.cfg.AutoScalingGroup)
-	}
-	var ids []string
-	for _, i := range g.AutoScalingGroups[0].Instances {
-		if i.LifecycleState == astypes.LifecycleStateInService {
-			ids = append(ids, aws.ToString(i.InstanceId))
-		}
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	var out []Instance
-	p := ec2.NewDescribeInstancesPaginator(w.deps.EC2, &ec2.DescribeInstancesInput{InstanceIds: ids})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, classifyAWS(err, "describe control-plane instances")
-		}
-		for _, r := range page.Reservations {
-			for _, i := range r.Instances {
-				out = append(out, Instance{
-					ID:             aws.ToString(i.InstanceId),
-					PrivateIP:      aws.ToString(i.PrivateIpAddress),
-					PrivateDNSName: aws.ToString(i.PrivateDnsName),
-				})
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	return slices.DeleteFunc(all, func(i etcdconn.Instance) bool { return !i.InService() }), nil
 }
 
 // matches reports whether m is the etcd member of instance i: kubeadm
 // names a member after its node, which is the instance's private DNS name
 // (or its first label), and the member's peer URL carries its private IP.
-func matches(i Instance, m MemberHealth) bool {
+func matches(i etcdconn.Instance, m MemberHealth) bool {
 	short, _, _ := strings.Cut(i.PrivateDNSName, ".")
 	if m.Name != "" && i.PrivateDNSName != "" && (strings.EqualFold(m.Name, i.PrivateDNSName) || strings.EqualFold(m.Name, short)) {
 		return true

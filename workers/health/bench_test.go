@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 	"github.com/cpwarden/cpwarden/workers/health"
 )
 
@@ -21,9 +23,9 @@ func BenchmarkProbeRoundWithABlackholedMember(b *testing.B) {
 	}
 	defer c.Close()
 	eps := c.Endpoints()
-	eps[4] = "https://" + blackhole(b)
+	eps[4] = "https://" + sandboxtest.Blackhole(b)
 	const deadline = time.Second
-	p := health.Prober{Dialer: health.TLSDialer{TLS: c.ClientTLS()}, Timeout: deadline}
+	p := health.Prober{Dialer: etcdconn.As[health.Etcd]{Dialer: etcdconn.Dialer{TLS: c.ClientTLS(), FailFast: true}}, Timeout: deadline}
 	var worst, total time.Duration
 	b.ResetTimer()
 	for range b.N {

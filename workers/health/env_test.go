@@ -6,25 +6,22 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/cpwarden/cpwarden/internal/emf"
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
 	"github.com/cpwarden/cpwarden/internal/sandbox/moto"
 	"github.com/cpwarden/cpwarden/internal/sandbox/s3store"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/health"
 )
@@ -97,43 +94,10 @@ func newControlPlane(t *testing.T, n int, opts etcdcluster.Options) *controlPlan
 	ctx := t.Context()
 	cp := &controlPlane{name: "c-" + suffix(), moto: m, store: st}
 	cp.group = cp.name + "-cp"
-	ec2c, asg := m.EC2(), m.AutoScaling()
-	if _, err := ec2c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
-		LaunchTemplateName: aws.String(cp.group),
-		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String("ami-12c6146b"), InstanceType: ec2types.InstanceTypeT3Medium},
-	}); err != nil {
-		t.Fatalf("CreateLaunchTemplate: %v", err)
-	}
-	if _, err := asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
-		AutoScalingGroupName: aws.String(cp.group),
-		LaunchTemplate:       &asgtypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String(cp.group), Version: aws.String("$Latest")},
-		MinSize:              aws.Int32(int32(n)),
-		MaxSize:              aws.Int32(int32(n)),
-		DesiredCapacity:      aws.Int32(int32(n)),
-		AvailabilityZones:    []string{"us-east-1a"},
-	}); err != nil {
-		t.Fatalf("CreateAutoScalingGroup: %v", err)
-	}
-	g, err := asg.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{cp.group}})
-	if err != nil || len(g.AutoScalingGroups) != 1 || len(g.AutoScalingGroups[0].Instances) != n {
-		t.Fatalf("group not created with %d instances: %v", n, err)
-	}
-	for _, i := range g.AutoScalingGroups[0].Instances {
-		cp.instances = append(cp.instances, aws.ToString(i.InstanceId))
-	}
-	desc, err := ec2c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: cp.instances})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dns := map[string]string{}
-	for _, r := range desc.Reservations {
-		for _, i := range r.Instances {
-			dns[aws.ToString(i.InstanceId)] = aws.ToString(i.PrivateDnsName)
-		}
-	}
-	for _, id := range cp.instances {
-		opts.Names = append(opts.Names, dns[id])
-	}
+	g := sandboxtest.SeedGroup(t, m, cp.group, n)
+	cp.instances = g.IDs()
+	opts.Names = append(opts.Names, g.DNSNames()...)
+	var err error
 	cp.etcd, err = etcdcluster.Start(ctx, opts)
 	if err != nil {
 		t.Fatalf("start etcd: %v", err)
@@ -161,7 +125,7 @@ func (cp *controlPlane) config() health.Config {
 		Bucket:           bucket,
 		Prefix:           "etcd/",
 		FailureThreshold: 3,
-		CoolDown:         time.Hour,
+		CoolDown:         new(time.Hour),
 		// Generous: these tests run in parallel with other packages under
 		// -race on two cores, where a healthy member can take a second to
 		// answer. A probe of a dead member takes the whole deadline.
@@ -173,11 +137,11 @@ func (cp *controlPlane) config() health.Config {
 
 func (cp *controlPlane) deps(peers health.Peers, api health.APIServer) health.Deps {
 	if peers == nil {
-		peers = health.StaticPeers(cp.endpoints())
+		peers = etcdconn.StaticPeers(cp.endpoints())
 	}
 	return health.Deps{
 		Peers: peers,
-		Etcd:  health.TLSDialer{TLS: cp.etcd.ClientTLS()},
+		Etcd:  etcdconn.As[health.Etcd]{Dialer: etcdconn.Dialer{TLS: cp.etcd.ClientTLS(), FailFast: true}},
 		API:   api,
 		ASG:   cp.moto.AutoScaling(),
 		EC2:   cp.moto.EC2(),
@@ -259,36 +223,4 @@ func metric(recs []emf.Record, name string) (float64, bool) {
 		sum += r.Sum()
 	}
 	return sum, true
-}
-
-// blackhole accepts connections and never answers: a hung member or API
-// server, or a route that drops everything.
-func blackhole(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
 }

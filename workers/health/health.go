@@ -19,25 +19,17 @@ package health
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
-	"fmt"
 	"log/slog"
 	"regexp"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/connectivity"
 
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/faults"
+	"github.com/cpwarden/cpwarden/internal/workeropt"
 )
 
 // Business metrics (namespace K8sCluster/Health, docs/contracts.md).
@@ -68,10 +60,12 @@ type Config struct {
 	// required for recovery.
 	Bucket, Prefix string
 	// FailureThreshold is the number of consecutive quorum-lost probes
-	// that starts a recovery; zero means 3. One lost probe is a blip.
+	// that starts a recovery; zero means DefaultFailureThreshold. One lost
+	// probe is a blip.
 	FailureThreshold int
-	// CoolDown is the least time between two recoveries; zero means 1h.
-	CoolDown time.Duration
+	// CoolDown is the least time between two recoveries; nil means
+	// DefaultCoolDown, zero means none.
+	CoolDown *time.Duration
 	// ProbeTimeout is the deadline of each probe; a round takes no longer.
 	// Zero means 5s.
 	ProbeTimeout time.Duration
@@ -83,37 +77,38 @@ type Config struct {
 	// ListPageSize is the MaxKeys of each backup listing page; zero means
 	// S3's default (1,000).
 	ListPageSize int32
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
 }
 
+// Defaults of Config, the template's (RECOVERY_THRESHOLD,
+// RECOVERY_COOLDOWN_SECONDS): a worker built without them behaves like the
+// deployed one.
+const (
+	DefaultFailureThreshold = 5
+	DefaultCoolDown         = time.Hour
+)
+
 func (c Config) threshold() int {
-	if c.FailureThreshold > 0 {
-		return c.FailureThreshold
-	}
-	return 3
+	return workeropt.Positive(c.FailureThreshold, DefaultFailureThreshold)
 }
 
 func (c Config) coolDown() time.Duration {
-	if c.CoolDown > 0 {
-		return c.CoolDown
+	if c.CoolDown != nil {
+		return *c.CoolDown
 	}
-	return time.Hour
+	return DefaultCoolDown
 }
 
 func (c Config) probeTimeout() time.Duration {
-	if c.ProbeTimeout > 0 {
-		return c.ProbeTimeout
-	}
-	return 5 * time.Second
+	return workeropt.Positive(c.ProbeTimeout, 5*time.Second)
 }
 
 var clusterNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-func (c Config) awsTimeout() time.Duration {
-	if c.AWSTimeout > 0 {
-		return c.AWSTimeout
-	}
-	return 10 * time.Second
-}
+func (c Config) awsTimeout() time.Duration { return workeropt.Positive(c.AWSTimeout, 10*time.Second) }
 
 func (c Config) check() error {
 	switch {
@@ -121,27 +116,19 @@ func (c Config) check() error {
 		return faults.New(faults.InputInvalid, "health: cluster name %q is not a valid SSM path segment", c.ClusterName)
 	case c.AutoScalingGroup == "":
 		return faults.New(faults.InputInvalid, "health: no control-plane Auto Scaling group configured")
-	case c.FailureThreshold < 0, c.CoolDown < 0, c.ProbeTimeout < 0, c.AWSTimeout < 0, c.ListPageSize < 0:
+	case c.FailureThreshold < 0, c.coolDown() < 0, c.ProbeTimeout < 0, c.AWSTimeout < 0, c.ListPageSize < 0:
 		return faults.New(faults.InputInvalid, "health: negative threshold, cool-down or probe timeout")
 	}
 	return nil
 }
 
 // Peers lists the client URLs of the etcd members to probe.
-// member.ASGDiscovery and member.StaticPeers satisfy it.
+// etcdconn.ASGDiscovery and etcdconn.StaticPeers satisfy it.
 type Peers interface {
 	Peers(ctx context.Context) ([]string, error)
 }
 
-// StaticPeers is a fixed endpoint list.
-type StaticPeers []string
-
-// Peers returns the list.
-func (s StaticPeers) Peers(context.Context) ([]string, error) {
-	return append([]string(nil), s...), nil
-}
-
-// Etcd is what a probe uses of an etcd client; *clientv3.Client satisfies it.
+// Etcd is what a probe uses of an etcd client; *etcdconn.Client satisfies it.
 type Etcd interface {
 	Status(ctx context.Context, endpoint string) (*clientv3.StatusResponse, error)
 	AlarmList(ctx context.Context) (*clientv3.AlarmResponse, error)
@@ -150,69 +137,29 @@ type Etcd interface {
 	Close() error
 }
 
-// Dialer returns a client bound to one member's endpoint.
+// Dialer returns a client; the probe dials each member alone. The real
+// one is etcdconn.As[Etcd] over an etcdconn.Dialer with FailFast set: it
+// never blocks, so a member that does not answer fails its probe at the
+// probe's deadline, and one that cannot be connected to (refused, no
+// route) at once.
 type Dialer interface {
-	Dial(ctx context.Context, endpoint string) (Etcd, error)
+	Dial(ctx context.Context, endpoints []string) (Etcd, error)
 }
 
-// TLSDialer dials members with clientv3 over mutual TLS. It never blocks:
-// a member that does not answer fails its probe at the probe's deadline,
-// and one that cannot be connected to (refused, no route) at once.
-type TLSDialer struct{ TLS *tls.Config }
-
-// Dial returns a client for endpoint alone.
-func (d TLSDialer) Dial(ctx context.Context, endpoint string) (Etcd, error) {
-	cli, err := clientv3.New(clientv3.Config{
-		Context:   ctx,
-		Endpoints: []string{endpoint},
-		TLS:       d.TLS,
-		Logger:    zap.NewNop(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("etcd client for %s: %w", endpoint, err)
-	}
-	return memberClient{cli}, nil
-}
-
-// ErrUnreachable marks a Status failure because the member could not be
-// connected to at all; the probe then stops its other calls, which would
-// only wait out the deadline.
-var ErrUnreachable = errors.New("etcd member unreachable")
-
-// memberClient is a clientv3 client bound to one member. clientv3 makes
-// every call wait for a connection until its deadline (gRPC's
-// wait-for-ready), so a stopped member used to hold every probe round for
-// the whole deadline; Status here fails as soon as the connection does.
-type memberClient struct{ *clientv3.Client }
-
-// Status asks the member the client is bound to (the one endpoint).
-func (c memberClient) Status(ctx context.Context, _ string) (*clientv3.StatusResponse, error) {
-	conn := c.ActiveConnection()
-	resp, err := pb.NewMaintenanceClient(conn).Status(ctx, &pb.StatusRequest{}, grpc.WaitForReady(false))
-	if err != nil {
-		if conn.GetState() == connectivity.TransientFailure {
-			return nil, fmt.Errorf("%w: %w", ErrUnreachable, rpctypes.Error(err))
-		}
-		return nil, rpctypes.Error(err)
-	}
-	return (*clientv3.StatusResponse)(resp), nil
-}
+var _ Etcd = (*etcdconn.Client)(nil)
 
 // APIServer tells whether the Kubernetes API server is ready.
 type APIServer interface {
 	Ready(ctx context.Context) error
 }
 
-// AutoScalingAPI is the part of the Auto Scaling client the probe uses.
-type AutoScalingAPI interface {
-	DescribeAutoScalingGroups(ctx context.Context, in *autoscaling.DescribeAutoScalingGroupsInput, opts ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error)
-}
-
-// EC2API is the part of the EC2 client the probe uses, to match instances
-// to etcd members by private DNS name or IP.
-type EC2API interface {
-	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
-}
+// AutoScalingAPI and EC2API are what the probe uses of Auto Scaling and
+// EC2, to list the group's instances in service and match them to etcd
+// members by private DNS name or IP (etcdconn.ASGDiscovery).
+type (
+	AutoScalingAPI = etcdconn.AutoScalingAPI
+	EC2API         = etcdconn.EC2API
+)
 
 // SSMAPI is the part of the SSM client the worker uses for its state.
 type SSMAPI interface {
@@ -242,30 +189,14 @@ type Deps struct {
 type Worker struct {
 	cfg  Config
 	deps Deps
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Log receives diagnostics; nil means slog.Default().
-	Log *slog.Logger
+	now  func() time.Time
+	log  *slog.Logger
 }
 
 // New returns a Worker. A bad Config is reported by each call, as
 // Input.Invalid, so the bootstrap can build workers without failing.
 func New(cfg Config, deps Deps) *Worker {
-	return &Worker{cfg: cfg, deps: deps}
-}
-
-func (w *Worker) now() time.Time {
-	if w.Now != nil {
-		return w.Now()
-	}
-	return time.Now()
-}
-
-func (w *Worker) log() *slog.Logger {
-	if w.Log != nil {
-		return w.Log
-	}
-	return slog.Default()
+	return &Worker{cfg: cfg, deps: deps, now: workeropt.Clock(cfg.Now), log: workeropt.Logger(cfg.Logger)}
 }
 
 func (w *Worker) ready(needs ...any) error {

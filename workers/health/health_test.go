@@ -10,9 +10,11 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/faults"
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
 	"github.com/cpwarden/cpwarden/internal/sandbox/kubeapi"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/health"
 )
@@ -251,9 +253,9 @@ func TestNoSpaceAlarmMakesTheClusterUnhealthy(t *testing.T) {
 func TestHungEndpointsNeverStretchTheRound(t *testing.T) {
 	t.Parallel()
 	cp := newControlPlane(t, 3, etcdcluster.Options{})
-	hung := "https://" + blackhole(t)
-	peers := health.StaticPeers(append(cp.endpoints(), hung))
-	api, err := health.NewReadyz((&restConfig{Host: "https://" + blackhole(t)}).config())
+	hung := "https://" + sandboxtest.Blackhole(t)
+	peers := etcdconn.StaticPeers(append(cp.endpoints(), hung))
+	api, err := health.NewReadyz((&restConfig{Host: "https://" + sandboxtest.Blackhole(t)}).config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +286,7 @@ func TestUnreachableEtcdIsQuorumLostNotAnError(t *testing.T) {
 	}
 	refused := "https://" + l.Addr().String()
 	l.Close()
-	w := health.New(cp.config(), cp.deps(health.StaticPeers{refused, "https://" + blackhole(t)}, nil))
+	w := health.New(cp.config(), cp.deps(etcdconn.StaticPeers{refused, "https://" + sandboxtest.Blackhole(t)}, nil))
 	out := probe(t, w)
 	if !out.QuorumLost || out.Voters != 2 || out.ConsecutiveFailures != 1 {
 		t.Fatalf("probe = %+v", out)
@@ -309,13 +311,13 @@ func TestARefusedMemberStopsItsProbeAtOnce(t *testing.T) {
 	}
 	refused := "https://" + l.Addr().String()
 	l.Close()
-	p := health.Prober{Dialer: health.TLSDialer{TLS: c.ClientTLS()}, Timeout: 30 * time.Second}
+	p := health.Prober{Dialer: etcdconn.As[health.Etcd]{Dialer: etcdconn.Dialer{TLS: c.ClientTLS(), FailFast: true}}, Timeout: 30 * time.Second}
 	probes := p.Round(t.Context(), []string{c.Endpoints()[0], refused})
 	ok, down := probes[0], probes[1]
 	if ok.StatusErr != nil || ok.AlarmErr != nil || ok.ReadErr != nil || ok.MembersErr != nil {
 		t.Fatalf("healthy member: %+v", ok)
 	}
-	if !errors.Is(down.StatusErr, health.ErrUnreachable) {
+	if !errors.Is(down.StatusErr, etcdconn.ErrUnreachable) {
 		t.Fatalf("refused member: Status error %v, want ErrUnreachable", down.StatusErr)
 	}
 	for name, err := range map[string]error{"AlarmList": down.AlarmErr, "Get": down.ReadErr, "MemberList": down.MembersErr} {

@@ -95,3 +95,31 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigDefaults: zero fields take the template's defaults, and a
+// cool-down set to zero is none, not the default.
+func TestConfigDefaults(t *testing.T) {
+	var c Config
+	if c.threshold() != DefaultFailureThreshold || DefaultFailureThreshold != 5 {
+		t.Fatalf("threshold = %d, want DefaultFailureThreshold (5)", c.threshold())
+	}
+	if c.coolDown() != DefaultCoolDown || DefaultCoolDown != time.Hour {
+		t.Fatalf("cool-down = %s, want DefaultCoolDown (1h)", c.coolDown())
+	}
+	none := time.Duration(0)
+	c.CoolDown = &none
+	if c.coolDown() != 0 {
+		t.Fatalf("cool-down of &0 = %s, want none", c.coolDown())
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	d := decide(Quorum{Lost: true}, state{failures: 5, triggeredAt: now.Add(-time.Second)}, 3, c.coolDown(), now)
+	if d.action != ActionTriggerRecovery {
+		t.Fatalf("without a cool-down, decide = %+v, want %s", d, ActionTriggerRecovery)
+	}
+	negative := -time.Second
+	c.CoolDown = &negative
+	c.ClusterName, c.AutoScalingGroup = "c", "g"
+	if err := c.check(); err == nil {
+		t.Fatal("a negative cool-down passed the check")
+	}
+}

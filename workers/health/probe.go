@@ -10,6 +10,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/cpwarden/cpwarden/internal/emf"
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/faults"
 )
 
@@ -120,7 +121,7 @@ func (w *Worker) Probe(ctx context.Context, in ProbeIn) (ProbeOut, error) {
 	_ = m.PutMetric(MetricHealthyInstances, float64(out.HealthyInstances), cwtypes.StandardUnitCount)
 	_ = m.PutMetric(MetricConsecutiveFailures, float64(out.ConsecutiveFailures), cwtypes.StandardUnitCount)
 	out.DurationMilliseconds = w.now().Sub(start).Milliseconds()
-	w.log().InfoContext(ctx, "health probe", "cluster", w.cfg.ClusterName, "action", out.Action, "reason", out.Reason,
+	w.log.InfoContext(ctx, "health probe", "cluster", w.cfg.ClusterName, "action", out.Action, "reason", out.Reason,
 		"voters", out.Voters, "healthyVoters", out.HealthyVoters, "apiReady", out.APIReady,
 		"inService", out.InServiceInstances, "healthyInstances", out.HealthyInstances, "failures", out.ConsecutiveFailures)
 	return out, nil
@@ -130,7 +131,7 @@ func (w *Worker) Probe(ctx context.Context, in ProbeIn) (ProbeOut, error) {
 type roundResult struct {
 	quorum    Quorum
 	apiErr    error
-	instances []Instance
+	instances []etcdconn.Instance
 }
 
 // round runs the etcd, API server and Auto Scaling probes in parallel: each
@@ -147,7 +148,7 @@ func (w *Worker) round(ctx context.Context, timeout time.Duration) (roundResult,
 		wg                sync.WaitGroup
 	)
 	wg.Go(func() {
-		// Discovery may call AWS (member.ASGDiscovery); each member probe
+		// Discovery may call AWS (etcdconn.ASGDiscovery); each member probe
 		// then has the full probe deadline.
 		peers, err := w.deps.Peers.Peers(actx)
 		if err != nil {

@@ -56,7 +56,7 @@ func (w *Worker) TriggerRecovery(ctx context.Context, in TriggerIn) (TriggerOut,
 		return TriggerOut{}, err
 	}
 	if key == "" {
-		w.log().ErrorContext(ctx, "quorum lost but no verified backup to restore from: recover by hand",
+		w.log.ErrorContext(ctx, "quorum lost but no verified backup to restore from: recover by hand",
 			"cluster", w.cfg.ClusterName, "bucket", w.cfg.Bucket, "prefix", w.cfg.Prefix, "failures", st.failures)
 		return TriggerOut{Reason: "no verified backup"}, nil
 	}
@@ -73,7 +73,7 @@ func (w *Worker) TriggerRecovery(ctx context.Context, in TriggerIn) (TriggerOut,
 		}
 	}
 	_ = emf.FromContext(ctx).PutMetric(MetricRecoveryTriggered, 1, cwtypes.StandardUnitCount)
-	w.log().WarnContext(ctx, "automatic recovery triggered", "cluster", c, "backup", key,
+	w.log.WarnContext(ctx, "automatic recovery triggered", "cluster", c, "backup", key,
 		"failures", st.failures, "probeFailures", in.ConsecutiveFailures)
 	return TriggerOut{Triggered: true, BackupKey: key, TriggeredAt: at}, nil
 }
@@ -124,7 +124,7 @@ func (w *Worker) ReportRecovered(ctx context.Context, in RecoveredIn) (Recovered
 		out.Recovered = true
 		_ = emf.FromContext(ctx).PutMetric(MetricClusterRecovered, 1, cwtypes.StandardUnitCount)
 	}
-	w.log().InfoContext(ctx, "control plane healthy", "cluster", w.cfg.ClusterName, "afterFailures", in.PreviousFailures,
+	w.log.InfoContext(ctx, "control plane healthy", "cluster", w.cfg.ClusterName, "afterFailures", in.PreviousFailures,
 		"restoreModeCleared", out.RestoreModeCleared, "restorePending", out.RestorePending)
 	return out, nil
 }

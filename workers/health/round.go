@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 )
 
 // healthKey is read (linearizably) to prove a member serves reads through
@@ -63,7 +65,7 @@ func (p Prober) Round(ctx context.Context, endpoints []string) []EndpointProbe {
 
 func (p Prober) probe(ctx context.Context, ep string) EndpointProbe {
 	res := EndpointProbe{Endpoint: ep}
-	cli, err := p.Dialer.Dial(ctx, ep)
+	cli, err := p.Dialer.Dial(ctx, []string{ep})
 	if err != nil {
 		res.StatusErr, res.AlarmErr, res.ReadErr, res.MembersErr = err, err, err, err
 		return res
@@ -80,7 +82,7 @@ func (p Prober) probe(ctx context.Context, ep string) EndpointProbe {
 		st, err := cli.Status(ctx, ep)
 		if err != nil {
 			res.StatusErr = err
-			if errors.Is(err, ErrUnreachable) {
+			if errors.Is(err, etcdconn.ErrUnreachable) {
 				stop()
 			}
 			return

@@ -4,11 +4,9 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/cpwarden/cpwarden/internal/awsfault"
 	"github.com/cpwarden/cpwarden/internal/faults"
 )
 
@@ -18,8 +16,9 @@ import (
 const notActivePrefix = "no active lifecycle action found"
 
 // classify turns an Auto Scaling API error into the ASL error name the
-// workflow's Retry and Catch rules match. It is the one place SDK errors are
-// interpreted; op says which call failed.
+// workflow's Retry and Catch rules match: Auto Scaling's ValidationError is
+// read here, everything else as awsfault classifies it (ResourceContention
+// and throttling are AWS.Throttled). op says which call failed.
 func classify(err error, op string) error {
 	if err == nil {
 		return nil
@@ -33,14 +32,5 @@ func classify(err error, op string) error {
 		// group or token): retrying cannot fix it.
 		return faults.Wrap(faults.InputInvalid, err, op)
 	}
-	var contention *astypes.ResourceContentionFault
-	if errors.As(err, &contention) ||
-		retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary ||
-		retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary {
-		// The SDK has already retried these with back-off; what is left is
-		// still transient, so let the workflow retry it later. AWS.Throttled
-		// is our one retried AWS error name.
-		return faults.Wrap(faults.AWSThrottled, err, op)
-	}
-	return faults.Wrap(faults.Internal, err, op)
+	return awsfault.Wrap(err, op)
 }

@@ -62,7 +62,7 @@ func (w *Worker) Complete(ctx context.Context, in CompleteIn) (CompleteOut, erro
 	}
 	out := CompleteOut{EC2InstanceID: in.EC2InstanceID, LifecycleActionResult: in.LifecycleActionResult}
 
-	_, err = w.API.CompleteLifecycleAction(ctx, &autoscaling.CompleteLifecycleActionInput{
+	_, err = w.api.CompleteLifecycleAction(ctx, &autoscaling.CompleteLifecycleActionInput{
 		AutoScalingGroupName:  aws.String(in.AutoScalingGroupName),
 		LifecycleHookName:     aws.String(in.LifecycleHookName),
 		LifecycleActionResult: aws.String(in.LifecycleActionResult),
@@ -75,7 +75,7 @@ func (w *Worker) Complete(ctx context.Context, in CompleteIn) (CompleteOut, erro
 		// Someone finished it first; our goal (the action is no longer
 		// pending) holds, and retrying would only get the same answer.
 		out.AlreadyCompleted = true
-		w.log().InfoContext(ctx, "lifecycle action already completed",
+		w.log.InfoContext(ctx, "lifecycle action already completed",
 			"group", in.AutoScalingGroupName, "instance", in.EC2InstanceID, "detail", err.Error())
 	default:
 		return CompleteOut{}, err
@@ -84,7 +84,7 @@ func (w *Worker) Complete(ctx context.Context, in CompleteIn) (CompleteOut, erro
 	if in.LifecycleActionResult == Abandon {
 		out.InstanceRetained = w.retainsOnAbandon(ctx, in.AutoScalingGroupName)
 		if out.InstanceRetained != nil && !*out.InstanceRetained {
-			w.log().WarnContext(ctx, "ABANDON on a terminate hook terminates the instance anyway: set the group's instance lifecycle policy (RetentionTriggers.TerminateHookAbandon=retain) to keep it for inspection",
+			w.log.WarnContext(ctx, "ABANDON on a terminate hook terminates the instance anyway: set the group's instance lifecycle policy (RetentionTriggers.TerminateHookAbandon=retain) to keep it for inspection",
 				"group", in.AutoScalingGroupName, "instance", in.EC2InstanceID)
 		}
 		return out, nil
@@ -98,7 +98,7 @@ func (w *Worker) Complete(ctx context.Context, in CompleteIn) (CompleteOut, erro
 		out.LifecycleDurationMilliseconds = float64(d) / float64(time.Millisecond)
 		if err := emf.FromContext(ctx).PutMetric(MetricLifecycleHandlerDuration, out.LifecycleDurationMilliseconds, cwtypes.StandardUnitMilliseconds); err != nil {
 			// Metrics never change a worker's result.
-			w.log().WarnContext(ctx, "emit LifecycleHandlerDuration", "error", err)
+			w.log.WarnContext(ctx, "emit LifecycleHandlerDuration", "error", err)
 		}
 	}
 	return out, nil
@@ -128,11 +128,11 @@ func validateComplete(in CompleteIn) (time.Time, error) {
 // action is already completed, and the answer is information for the
 // operator reading the execution's output.
 func (w *Worker) retainsOnAbandon(ctx context.Context, group string) *bool {
-	res, err := w.API.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
+	res, err := w.api.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
 		AutoScalingGroupNames: []string{group},
 	})
 	if err != nil {
-		w.log().WarnContext(ctx, "describe group for its retention policy", "group", group, "error", err)
+		w.log.WarnContext(ctx, "describe group for its retention policy", "group", group, "error", err)
 		return nil
 	}
 	for _, g := range res.AutoScalingGroups {
@@ -143,7 +143,7 @@ func (w *Worker) retainsOnAbandon(ctx context.Context, group string) *bool {
 			g.InstanceLifecyclePolicy.RetentionTriggers.TerminateHookAbandon == astypes.RetentionActionRetain
 		return &retained
 	}
-	w.log().WarnContext(ctx, "group not found while checking its retention policy", "group", group)
+	w.log.WarnContext(ctx, "group not found while checking its retention policy", "group", group)
 	return nil
 }
 

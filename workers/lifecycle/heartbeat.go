@@ -33,7 +33,7 @@ func (w *Worker) Heartbeat(ctx context.Context, in HeartbeatIn) (HeartbeatOut, e
 	if err := in.Hook.validate(); err != nil {
 		return HeartbeatOut{}, err
 	}
-	_, err := w.API.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
+	_, err := w.api.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
 		AutoScalingGroupName: aws.String(in.AutoScalingGroupName),
 		LifecycleHookName:    aws.String(in.LifecycleHookName),
 		LifecycleActionToken: optional(in.LifecycleActionToken),

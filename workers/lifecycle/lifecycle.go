@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 
 	"github.com/cpwarden/cpwarden/internal/faults"
+	"github.com/cpwarden/cpwarden/internal/workeropt"
 )
 
 // AutoScaling is the part of the Auto Scaling API the worker uses; the SDK's
@@ -38,20 +39,32 @@ const (
 	Abandon  = "ABANDON"
 )
 
-// Worker completes and heartbeats lifecycle actions. The zero value is not
-// usable: API is required.
-type Worker struct {
-	// API is the Auto Scaling client.
-	API AutoScaling
+// Config holds the worker's settings. The zero value is the production one.
+type Config struct {
 	// Now is the clock LifecycleHandlerDuration is measured with; nil means
 	// time.Now.
 	Now func() time.Time
-	// Log receives the worker's diagnostics; nil means slog.Default().
-	Log *slog.Logger
+	// Logger receives the worker's diagnostics; nil discards them.
+	Logger *slog.Logger
 }
 
-// New returns a Worker over api with the real clock and the default logger.
-func New(api AutoScaling) *Worker { return &Worker{API: api} }
+// Deps are the worker's clients. API, the Auto Scaling client, is
+// required.
+type Deps struct {
+	API AutoScaling
+}
+
+// Worker completes and heartbeats lifecycle actions. Create it with New.
+type Worker struct {
+	api AutoScaling
+	now func() time.Time
+	log *slog.Logger
+}
+
+// New returns a Worker.
+func New(cfg Config, deps Deps) *Worker {
+	return &Worker{api: deps.API, now: workeropt.Clock(cfg.Now), log: workeropt.Logger(cfg.Logger)}
+}
 
 // Hook identifies one lifecycle action, with the field names of the
 // EventBridge "EC2 Instance-terminate Lifecycle Action" event's detail, so a
@@ -82,22 +95,8 @@ func (h Hook) validate() error {
 	return nil
 }
 
-func (w *Worker) now() time.Time {
-	if w.Now != nil {
-		return w.Now()
-	}
-	return time.Now()
-}
-
-func (w *Worker) log() *slog.Logger {
-	if w.Log != nil {
-		return w.Log
-	}
-	return slog.Default()
-}
-
 func (w *Worker) ready() error {
-	if w == nil || w.API == nil {
+	if w == nil || w.api == nil {
 		return faults.New(faults.Internal, "lifecycle worker: no Auto Scaling client configured")
 	}
 	return nil

@@ -17,7 +17,6 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/faults"
-	"github.com/cpwarden/cpwarden/workers"
 )
 
 const (
@@ -41,7 +40,7 @@ func testHook() Hook {
 }
 
 func newTestWorker(api AutoScaling, now time.Time) *Worker {
-	return &Worker{API: api, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return New(Config{Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Deps{API: api})
 }
 
 // runComplete runs Complete under the EMF step middleware, as the bootstrap
@@ -49,8 +48,9 @@ func newTestWorker(api AutoScaling, now time.Time) *Worker {
 func runComplete(t *testing.T, w *Worker, in CompleteIn) (CompleteOut, error, []emf.Record) {
 	t.Helper()
 	var lines bytes.Buffer
-	h := workers.CompleteLifecycle
-	step := emf.Step(h.Step(), h.Namespace(), w.Complete, emf.WithWriter(&lines), emf.WithDimension("ClusterName", "test"))
+	// The step name and namespace of workers.CompleteLifecycle, which this
+	// in-package test cannot import (package workers imports this one).
+	step := emf.Step("CompleteLifecycle", "K8sCluster/EtcdLifecycle", w.Complete, emf.WithWriter(&lines), emf.WithDimension("ClusterName", "test"))
 	out, err := step(context.Background(), in)
 	records, derr := emf.DecodeAll(bytes.NewReader(lines.Bytes()))
 	if derr != nil {
@@ -229,7 +229,7 @@ func TestHeartbeat(t *testing.T) {
 		{name: "throttled is AWS.Throttled", pending: true, apiErr: &smithy.GenericAPIError{Code: "Throttling", Message: "Rate exceeded"}, wantName: faults.AWSThrottled},
 		{name: "contention is AWS.Throttled", pending: true, apiErr: &astypes.ResourceContentionFault{Message: aws.String("busy")}, wantName: faults.AWSThrottled},
 		{name: "unknown hook is Input.Invalid", pending: true, apiErr: &smithy.GenericAPIError{Code: "ValidationError", Message: "No Lifecycle Hook found"}, wantName: faults.InputInvalid},
-		{name: "access denied is unclassified", pending: true, apiErr: &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized"}, wantName: faults.Internal},
+		{name: "access denied is AWS.AccessDenied", pending: true, apiErr: &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized"}, wantName: faults.AWSAccessDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

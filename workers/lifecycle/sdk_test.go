@@ -135,8 +135,8 @@ func TestClassifiesRealSDKErrors(t *testing.T) {
 		{
 			name:          "access denied",
 			reply:         errorReply(403, "AccessDenied", "User is not authorized to perform: autoscaling:CompleteLifecycleAction"),
-			wantComplete:  faults.Internal,
-			wantHeartbeat: faults.Internal,
+			wantComplete:  faults.AWSAccessDenied,
+			wantHeartbeat: faults.AWSAccessDenied,
 		},
 	}
 	for _, tt := range tests {

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -25,6 +24,8 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/faults"
+	"github.com/cpwarden/cpwarden/internal/instanceid"
+	"github.com/cpwarden/cpwarden/internal/workeropt"
 )
 
 // Namespace is the CloudWatch namespace of this worker's metrics.
@@ -97,20 +98,10 @@ type Worker struct {
 
 // New returns a Worker.
 func New(cfg Config, deps Deps) *Worker {
-	if cfg.StatusTimeout <= 0 {
-		cfg.StatusTimeout = 2 * time.Second
-	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = 10 * time.Second
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Worker{cfg: cfg, deps: deps, log: log}
+	cfg.StatusTimeout = workeropt.Positive(cfg.StatusTimeout, 2*time.Second)
+	cfg.CallTimeout = workeropt.Positive(cfg.CallTimeout, 10*time.Second)
+	return &Worker{cfg: cfg, deps: deps, log: workeropt.Logger(cfg.Logger)}
 }
-
-var instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{8,17}$`)
 
 // target identifies the departing member.
 type target struct {
@@ -236,8 +227,8 @@ func (w *Worker) validate(ctx context.Context, in In) (target, error) {
 	if in.ClusterName == "" {
 		return t, faults.New(faults.InputInvalid, "ClusterName is required")
 	}
-	if in.InstanceID != "" && !instanceIDPattern.MatchString(in.InstanceID) {
-		return t, faults.New(faults.InputInvalid, "InstanceId %q is not an EC2 instance ID (i-0123456789abcdef0)", in.InstanceID)
+	if in.InstanceID != "" && !instanceid.Valid(in.InstanceID) {
+		return t, faults.New(faults.InputInvalid, "InstanceId %q is not an EC2 instance ID (%s)", in.InstanceID, instanceid.Example)
 	}
 	if in.PrivateIP != "" {
 		ip := net.ParseIP(in.PrivateIP)

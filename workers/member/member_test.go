@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/cpwarden/cpwarden/internal/emf"
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/faults"
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
 	"github.com/cpwarden/cpwarden/workers/member"
@@ -73,7 +74,7 @@ func newHarness(t *testing.T, c *etcdcluster.Cluster) *harness {
 }
 
 func newHarnessTimeout(t *testing.T, c *etcdcluster.Cluster, call time.Duration) *harness {
-	h := &harness{c: c, dialer: &recordingDialer{real: member.TLSDialer{TLS: c.ClientTLS()}}, emf: &bytes.Buffer{}}
+	h := &harness{c: c, dialer: &recordingDialer{real: etcdconn.As[member.Etcd]{Dialer: etcdconn.Dialer{TLS: c.ClientTLS()}}}, emf: &bytes.Buffer{}}
 	// Discovery maps "instances" (the members this test started) to their
 	// loopback client URLs, as the sandbox does for ASG instances.
 	w := member.New(member.Config{StatusTimeout: 3 * time.Second, CallTimeout: call},

@@ -1,4 +1,4 @@
-package backup
+package etcdconn
 
 import (
 	"fmt"
@@ -11,7 +11,8 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 )
 
-// SnapshotDialOptions are the gRPC options of the worker's etcd clients.
+// SnapshotDialOptions are the gRPC options of the clients that read snapshots
+// (Dialer.SnapshotBuffers).
 // etcd sends a snapshot in 32 KiB chunks, so each message is a few bytes
 // over gRPC's 32 KiB buffer tier and is read into a buffer of its 1 MiB
 // tier, which the pool clears on every Get: 1 MiB cleared for every 32 KiB
