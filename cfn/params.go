@@ -6,6 +6,10 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation"
 
 	"github.com/cpwarden/cpwarden/statemachines"
+
+	"github.com/cpwarden/cpwarden/internal/etcdconn"
+	"github.com/cpwarden/cpwarden/workers/backup"
+	"github.com/cpwarden/cpwarden/workers/health"
 )
 
 // Parameter names: deploy-time settings of one stack.
@@ -89,6 +93,9 @@ func parameters() cloudformation.Parameters {
 	enum := func(desc string, def any, values ...any) cloudformation.Parameter {
 		return cloudformation.Parameter{Type: "String", Description: &desc, Default: def, AllowedValues: values}
 	}
+	// The defaults of the workers' settings are the workers' own
+	// (TestTemplateDefaultsAreTheFunctionDefaults checks every one).
+	retention := backup.DefaultRetention()
 	return cloudformation.Parameters{
 		pClusterName: str("Name of the Kubernetes cluster: the ClusterName metric dimension, the SSM parameter root (/<name>/...) and the backup directory.",
 			"", `^[a-zA-Z][a-zA-Z0-9-]{0,31}$`, "1-32 letters, digits or hyphens, starting with a letter."),
@@ -101,7 +108,7 @@ func parameters() cloudformation.Parameters {
 			"", secretArnPattern, "A Secrets Manager secret ARN."),
 		pEtcdEndpoints: str("Optional comma-separated etcd client URLs; empty discovers them from the group's instances.",
 			"", `^$|^https://[A-Za-z0-9.:\[\]-]+(,https://[A-Za-z0-9.:\[\]-]+)*$`, "Empty, or comma-separated https:// URLs."),
-		pEtcdClientPort: num("etcd client port on the control-plane instances.", 2379, 1, 65535),
+		pEtcdClientPort: num("etcd client port on the control-plane instances.", etcdconn.DefaultClientPort, 1, 65535),
 		pKubeSecretArn: str("Secrets Manager secret with the Kubernetes API access (JSON: endpoint, ca, token of the cpwarden ServiceAccount).",
 			"", secretArnPattern, "A Secrets Manager secret ARN."),
 		pSecretsKmsKeyArn: str("Optional customer managed KMS key encrypting the two secrets; empty when they use the AWS managed key.",
@@ -111,16 +118,16 @@ func parameters() cloudformation.Parameters {
 		pExistingBucketKmsKey: str("KMS key of the existing bucket's default encryption, if it uses a customer managed key; ignored when the stack creates the bucket.",
 			"", `^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]{36}$`, "Empty, or a KMS key ARN."),
 		pBackupPrefix: str("Key prefix before <cluster>/etcd-snapshot-*.db; empty, or ending with '/'.",
-			"backups/", `^$|^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$`, "Empty, or a key prefix ending with '/'."),
+			backup.DefaultPrefix, `^$|^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$`, "Empty, or a key prefix ending with '/'."),
 		pBackupInterval:        enum("How often to take a backup. The missing-backup alarm fires after two intervals without one.", "1h", "15m", "30m", "1h", "2h", "4h", "6h", "12h"),
 		pHealthInterval:        enum("How often to probe control-plane health.", "1m", "1m", "2m", "5m"),
-		pRetentionKeepLast:     num("Newest backups always kept.", 24, 1, 1000),
-		pRetentionHourlyHours:  num("Keep one backup per hour for this many hours.", 24, 0, 168),
-		pRetentionDailyDays:    num("Keep one backup per day for this many days.", 7, 0, 366),
-		pRetentionWeeklyWeeks:  num("Keep one backup per week for this many weeks.", 8, 0, 520),
+		pRetentionKeepLast:     num("Newest backups always kept.", float64(retention.Newest), 1, 1000),
+		pRetentionHourlyHours:  num("Keep one backup per hour for this many hours.", float64(retention.Hourly), 0, 168),
+		pRetentionDailyDays:    num("Keep one backup per day for this many days.", float64(retention.Daily), 0, 366),
+		pRetentionWeeklyWeeks:  num("Keep one backup per week for this many weeks.", float64(retention.Weekly), 0, 520),
 		pNoncurrentVersionDays: num("Days a pruned (noncurrent) backup version stays recoverable in a created bucket.", 30, 1, 3650),
-		pRecoveryThreshold:     num("Consecutive quorum-lost probes before an automatic restore starts.", 5, 1, 100),
-		pRecoveryCooldown:      num("Minimum seconds between two automatic restores.", 3600, 0, 604800),
+		pRecoveryThreshold:     num("Consecutive quorum-lost probes before an automatic restore starts.", health.DefaultFailureThreshold, 1, 100),
+		pRecoveryCooldown:      num("Minimum seconds between two automatic restores.", health.DefaultCoolDown.Seconds(), 0, 604800),
 		pLogRetentionDays:      {Type: "Number", Description: ptr("Retention of every log group of the stack, in days."), Default: 30, AllowedValues: logRetentionDays},
 		pLogLevel:              enum("Log level of the workers.", "info", "debug", "info", "warn", "error"),
 		pAlarmTopicArn: str("Optional SNS topic the alarms notify; empty for alarms without actions.",

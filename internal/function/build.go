@@ -33,10 +33,11 @@ import (
 
 // Process is what a Lambda function takes from the process it runs in.
 type Process struct {
-	// Getenv reads the function's environment (os.Getenv in the bootstrap).
+	// LookupEnv reads the function's environment (os.LookupEnv in the
+	// bootstrap).
 	// The AWS SDK reads its own AWS_* variables from the process
 	// environment.
-	Getenv func(string) string
+	LookupEnv func(string) (string, bool)
 	// Stdout receives the EMF documents: Lambda ships stdout to CloudWatch
 	// Logs, which turns them into metrics.
 	Stdout io.Writer
@@ -56,7 +57,7 @@ type Function struct {
 // configuration names. A configuration error names its variable. Secrets
 // are read later, at the first invocation (see lazy).
 func Setup(ctx context.Context, p Process) (*Function, error) {
-	cfg, err := LoadConfig(p.Getenv)
+	cfg, err := LoadConfig(p.LookupEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func Setup(ctx context.Context, p Process) (*Function, error) {
 	h, err := Build(cfg, Options{
 		AWS: ac, Log: log, Metrics: p.Stdout,
 		// One container for the process: ColdStart is reported once.
-		Container: emf.NewContainerFromEnv(p.Getenv),
+		Container: emf.NewContainerFromEnv(func(k string) string { v, _ := p.LookupEnv(k); return v }),
 	})
 	if err != nil {
 		return nil, err

@@ -26,7 +26,7 @@ func TestSetupBuildsEveryHandler(t *testing.T) {
 	for _, h := range workers.All {
 		t.Run(string(h), func(t *testing.T) {
 			var logs bytes.Buffer
-			fn, err := Setup(t.Context(), Process{Getenv: getenv(validEnv(h)), Stdout: io.Discard, Stderr: &logs})
+			fn, err := Setup(t.Context(), Process{LookupEnv: lookup(validEnv(h)), Stdout: io.Discard, Stderr: &logs})
 			if err != nil {
 				t.Fatalf("setup: %v", err)
 			}
@@ -43,7 +43,7 @@ func TestSetupBuildsEveryHandler(t *testing.T) {
 
 func TestSetupNeedsARegion(t *testing.T) {
 	setAWSEnv(t, "")
-	_, err := Setup(t.Context(), Process{Getenv: getenv(validEnv(workers.CompleteLifecycle)), Stdout: io.Discard, Stderr: io.Discard})
+	_, err := Setup(t.Context(), Process{LookupEnv: lookup(validEnv(workers.CompleteLifecycle)), Stdout: io.Discard, Stderr: io.Discard})
 	if err == nil || !strings.HasPrefix(err.Error(), "AWS_REGION: required") {
 		t.Fatalf("err = %v, want one naming AWS_REGION", err)
 	}
@@ -53,7 +53,7 @@ func TestSetupFailsOnConfigBeforeAnythingElse(t *testing.T) {
 	setAWSEnv(t, "")
 	env := validEnv(workers.Drain)
 	env["KUBE_SECRET_ARN"] = ""
-	_, err := Setup(t.Context(), Process{Getenv: getenv(env), Stdout: io.Discard, Stderr: io.Discard})
+	_, err := Setup(t.Context(), Process{LookupEnv: lookup(env), Stdout: io.Discard, Stderr: io.Discard})
 	if err == nil || err.Error() != "KUBE_SECRET_ARN: required" {
 		t.Fatalf("err = %v, want the variable's error alone", err)
 	}
@@ -67,9 +67,9 @@ func BenchmarkSetup(b *testing.B) {
 	for k, v := range moto.ClientEnv("http://127.0.0.1:1") {
 		b.Setenv(k, v)
 	}
-	env := getenv(validEnv(workers.HealthProbe))
+	env := lookup(validEnv(workers.HealthProbe))
 	for b.Loop() {
-		if _, err := Setup(b.Context(), Process{Getenv: env, Stdout: io.Discard, Stderr: io.Discard}); err != nil {
+		if _, err := Setup(b.Context(), Process{LookupEnv: env, Stdout: io.Discard, Stderr: io.Discard}); err != nil {
 			b.Fatal(err)
 		}
 	}

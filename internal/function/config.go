@@ -63,9 +63,17 @@ func (e *ConfigError) Error() string { return e.Var + ": " + e.Reason }
 // stricter, so every deployed name passes.
 var clusterNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-// LoadConfig reads and checks the environment of one function. It reports
-// every problem at once, one line each, each naming its variable.
-func LoadConfig(getenv func(string) string) (Config, error) {
+// LoadConfig reads and checks the environment of one function through
+// lookup (os.LookupEnv in the bootstrap). It reports every problem at once,
+// one line each, each naming its variable. A variable that is unset takes
+// the template's default for it, so a function run by hand behaves like the
+// deployed one; set to the empty string, it means what the template's empty
+// parameter means.
+func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
+	getenv := func(k string) string {
+		v, _ := lookup(k)
+		return v
+	}
 	// The optional settings start from the workers' defaults, which are
 	// the template's: a function run by hand, without every variable,
 	// behaves like the deployed one.
@@ -129,8 +137,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		case envnames.BackupBucket:
 			required(v, raw, &cfg.Bucket)
 		case envnames.BackupPrefix:
-			// Not trimmed: a key prefix is taken as written.
-			raw = getenv(string(v))
+			// Not trimmed: a key prefix is taken as written. Empty is a
+			// prefix (none); unset is the template's default.
+			raw, set := lookup(string(v))
+			if !set {
+				raw = backup.DefaultPrefix
+			}
 			if raw != "" && (!strings.HasSuffix(raw, "/") || strings.HasPrefix(raw, "/")) {
 				fail(v, "%q must be empty or end with '/' (and not start with one)", raw)
 			}

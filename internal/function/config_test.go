@@ -21,10 +21,15 @@ func getenv(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
 }
 
+// lookup reads env as os.LookupEnv reads the process environment.
+func lookup(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
 func TestEveryHandlerLoadsItsTemplateEnvironment(t *testing.T) {
 	for _, h := range workers.All {
 		t.Run(string(h), func(t *testing.T) {
-			cfg, err := LoadConfig(getenv(validEnv(h)))
+			cfg, err := LoadConfig(lookup(validEnv(h)))
 			if err != nil {
 				t.Fatalf("valid environment refused: %v", err)
 			}
@@ -42,7 +47,7 @@ func TestConfigReadsOnlyTheTemplateVariables(t *testing.T) {
 	for _, h := range workers.All {
 		env := validEnv(h)
 		read := map[string]bool{}
-		_, err := LoadConfig(func(k string) string { read[k] = true; return env[k] })
+		_, err := LoadConfig(func(k string) (string, bool) { read[k] = true; v, ok := env[k]; return v, ok })
 		if err != nil {
 			t.Fatalf("%s: %v", h, err)
 		}
@@ -70,7 +75,7 @@ func TestVariablesOfOtherFunctionsAreIgnored(t *testing.T) {
 	env := validEnv(workers.Drain)
 	env[string(envnames.BackupPrefix)] = "no-slash"
 	env[string(envnames.RetentionKeepLast)] = "x"
-	if _, err := LoadConfig(getenv(env)); err != nil {
+	if _, err := LoadConfig(lookup(env)); err != nil {
 		t.Fatalf("drain failed on variables it does not use: %v", err)
 	}
 }
@@ -131,7 +136,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			}
 			env := validEnv(h)
 			maps.Copy(env, c.set)
-			_, err := LoadConfig(getenv(env))
+			_, err := LoadConfig(lookup(env))
 			if err == nil {
 				t.Fatalf("no error, want %q", c.want)
 			}
@@ -159,7 +164,7 @@ func TestAllConfigErrorsAreReportedAtOnce(t *testing.T) {
 	env["CLUSTER_NAME"] = ""
 	env["ETCD_CLIENT_PORT"] = "port"
 	env["RECOVERY_THRESHOLD"] = "0"
-	_, err := LoadConfig(getenv(env))
+	_, err := LoadConfig(lookup(env))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -187,7 +192,7 @@ func TestConfigValuesAndDefaults(t *testing.T) {
 			"CPWARDEN_LOCAL_S3_PATH_STYLE":      "true",
 			"CPWARDEN_LOCAL_INSTANCE_ENDPOINTS": "i-0a=https://127.0.0.2:40001, i-0b=https://127.0.0.3:40002",
 		})
-		cfg, err := LoadConfig(getenv(env))
+		cfg, err := LoadConfig(lookup(env))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,16 +209,21 @@ func TestConfigValuesAndDefaults(t *testing.T) {
 	})
 	t.Run("defaults are the template's", func(t *testing.T) {
 		env := map[string]string{HandlerVar: string(workers.PruneBackups), "CLUSTER_NAME": "c", "BACKUP_BUCKET": "b"}
-		cfg, err := LoadConfig(getenv(env))
+		cfg, err := LoadConfig(lookup(env))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Retention != (backup.Retention{Newest: 24, Hourly: 24, Daily: 7, Weekly: 8}) || cfg.Prefix != "" {
+		if cfg.Retention != (backup.Retention{Newest: 24, Hourly: 24, Daily: 7, Weekly: 8}) || cfg.Prefix != "backups/" {
 			t.Fatalf("retention %+v prefix %q", cfg.Retention, cfg.Prefix)
+		}
+		// Set but empty is the template's empty parameter: no prefix.
+		env["BACKUP_PREFIX"] = ""
+		if cfg, err = LoadConfig(lookup(env)); err != nil || cfg.Prefix != "" {
+			t.Fatalf("an empty BACKUP_PREFIX gave prefix %q (%v), want none", cfg.Prefix, err)
 		}
 		env = map[string]string{HandlerVar: string(workers.HealthProbe), "CLUSTER_NAME": "c", "BACKUP_BUCKET": "b",
 			"CONTROL_PLANE_ASG": "g", "ETCD_TLS_SECRET_ARN": "e", "KUBE_SECRET_ARN": "k"}
-		cfg, err = LoadConfig(getenv(env))
+		cfg, err = LoadConfig(lookup(env))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +235,7 @@ func TestConfigValuesAndDefaults(t *testing.T) {
 		env := validEnv(workers.CompleteLifecycle)
 		env["CPWARDEN_LOCAL_S3_PATH_STYLE"] = "not a bool"
 		env["CPWARDEN_LOCAL_INSTANCE_ENDPOINTS"] = "garbage"
-		if _, err := LoadConfig(getenv(env)); err != nil {
+		if _, err := LoadConfig(lookup(env)); err != nil {
 			t.Fatalf("complete-lifecycle uses neither S3 nor etcd, yet: %v", err)
 		}
 	})

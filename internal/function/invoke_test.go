@@ -123,14 +123,14 @@ func TestInvokePanicIsWorkerInternalAndEndsTheProcess(t *testing.T) {
 }
 
 func TestInitErrorDocument(t *testing.T) {
-	_, err := LoadConfig(getenv(map[string]string{HandlerVar: "nope"}))
+	_, err := LoadConfig(lookup(map[string]string{HandlerVar: "nope"}))
 	typ, doc := initErrorDocument(err)
 	if typ != HandlerNotFoundType || !strings.Contains(string(doc), `_HANDLER: \"nope\" is not a cpwarden handler`) {
 		t.Fatalf("%s %s", typ, doc)
 	}
 	env := validEnv(workers.HealthProbe)
 	env["CLUSTER_NAME"], env["RECOVERY_THRESHOLD"] = "", "x"
-	_, err = LoadConfig(getenv(env))
+	_, err = LoadConfig(lookup(env))
 	typ, doc = initErrorDocument(err)
 	if typ != InitErrorType || !strings.Contains(string(doc), `"errorMessage":"CLUSTER_NAME: required; RECOVERY_THRESHOLD: \"x\" is not an integer"`) {
 		t.Fatalf("%s %s", typ, doc)

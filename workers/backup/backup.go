@@ -225,6 +225,11 @@ func checkCluster(name string) error {
 	return nil
 }
 
+// DefaultPrefix is the template's default key prefix of the backups, before
+// <cluster>/. A Config's empty Prefix means no prefix: the function core
+// gives an unset BACKUP_PREFIX this value instead.
+const DefaultPrefix = "backups/"
+
 const keyTimeLayout = "20060102-150405"
 
 // Key returns the backup key of a snapshot taken at t (docs/contracts.md).

@@ -28,7 +28,7 @@ const initTimeout = 9 * time.Second
 
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
-	fn, err := function.Setup(ctx, function.Process{Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr})
+	fn, err := function.Setup(ctx, function.Process{LookupEnv: os.LookupEnv, Stdout: os.Stdout, Stderr: os.Stderr})
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cpwarden bootstrap: init failed:\n%v\n", err)

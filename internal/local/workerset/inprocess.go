@@ -35,7 +35,7 @@ func InProcess(ctx context.Context, cfg Config) (*Set, error) {
 		env := handlerEnv(cfg.Settings, h)
 		env[function.HandlerVar] = string(h)
 		env["AWS_LAMBDA_FUNCTION_NAME"] = FunctionName(h)
-		fc, err := function.LoadConfig(func(k string) string { return env[k] })
+		fc, err := function.LoadConfig(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", h, err))
 			continue
