@@ -14,8 +14,8 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/cpwarden/cpwarden/internal/faults"
-	"github.com/cpwarden/cpwarden/internal/sandbox/moto"
 	"github.com/cpwarden/cpwarden/internal/sandbox/pki"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 	"github.com/cpwarden/cpwarden/internal/secrets"
 )
 
@@ -112,7 +112,7 @@ func testCA(t *testing.T) []byte {
 }
 
 func TestLoadKubeReadsTheSecretFromSecretsManager(t *testing.T) {
-	srv := moto.StartT(t)
+	srv := sandboxtest.Moto(t)
 	sm := srv.SecretsManager()
 	ca := testCA(t)
 	for name, caField := range map[string]string{

@@ -12,17 +12,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -34,6 +29,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/sandbox/moto"
 	"github.com/cpwarden/cpwarden/internal/sandbox/rie"
 	"github.com/cpwarden/cpwarden/internal/sandbox/s3store"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 	"github.com/cpwarden/cpwarden/internal/secrets"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/backup"
@@ -46,33 +42,13 @@ var (
 	buildErr  error
 
 	// One moto server serves the package; each test has a group of its own.
-	motoOnce sync.Once
-	motoSrv  *moto.Server
-	motoErr  error
+	motoSrv sandboxtest.Shared[*moto.Server]
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if motoSrv != nil {
-		_ = motoSrv.Stop()
-	}
+	_ = motoSrv.Stop()
 	os.Exit(code)
-}
-
-func sharedMoto(t *testing.T) *moto.Server {
-	t.Helper()
-	motoOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		motoSrv, motoErr = moto.Start(ctx, moto.Options{})
-	})
-	if errors.Is(motoErr, moto.ErrNotInstalled) {
-		t.Skipf("moto_server not installed: %s", moto.InstallHint)
-	}
-	if motoErr != nil {
-		t.Fatalf("start moto_server: %v", motoErr)
-	}
-	return motoSrv
 }
 
 // bootstrapBinary builds the binary once per test run (a few seconds when
@@ -180,8 +156,8 @@ func TestInitErrorReachesTheInvokerUnderRIE(t *testing.T) {
 				env[k] = v
 			}
 			delete(env, function.HandlerVar)
-			var out syncBuffer
-			f := rie.StartT(t, rie.Options{Bootstrap: bin, Handler: string(h), Env: env, Output: &out})
+			var out sandboxtest.Buffer
+			f := sandboxtest.Function(t, rie.Options{Bootstrap: bin, Handler: string(h), Env: env, Output: &out})
 			_, err := f.Invoke(t.Context(), []byte(`{}`))
 			var fe *rie.FunctionError
 			if !errors.As(err, &fe) || fe.Type != c.wantType || !strings.Contains(fe.Message, c.wantMsg) {
@@ -195,23 +171,6 @@ func TestInitErrorReachesTheInvokerUnderRIE(t *testing.T) {
 			}
 		})
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // controlPlane is a cluster as the workers see it in AWS: an Auto Scaling
@@ -233,7 +192,7 @@ const testBucket = "etcd-backups"
 func newControlPlane(t *testing.T) *controlPlane {
 	t.Helper()
 	ctx := t.Context()
-	m := sharedMoto(t)
+	m := motoSrv.Get(t, sandboxtest.StartMoto)
 	store, err := s3store.Start(ctx, s3store.Options{Buckets: []string{testBucket}})
 	if err != nil {
 		t.Fatal(err)
@@ -241,44 +200,9 @@ func newControlPlane(t *testing.T) *controlPlane {
 	t.Cleanup(store.Close)
 	cp := &controlPlane{moto: m, store: store, group: fmt.Sprintf("prod-1-cp-%d", time.Now().UnixNano()), cluster: "prod-1"}
 
-	ec2c, asg := m.EC2(), m.AutoScaling()
-	if _, err := ec2c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
-		LaunchTemplateName: aws.String(cp.group),
-		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String("ami-12c6146b"), InstanceType: ec2types.InstanceTypeT3Medium},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
-		AutoScalingGroupName: aws.String(cp.group),
-		LaunchTemplate:       &asgtypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String(cp.group), Version: aws.String("$Latest")},
-		MinSize:              aws.Int32(3), MaxSize: aws.Int32(3), DesiredCapacity: aws.Int32(3),
-		AvailabilityZones: []string{"us-east-1a"},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	g, err := asg.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{cp.group}})
-	if err != nil || len(g.AutoScalingGroups) != 1 {
-		t.Fatalf("describe group: %v", err)
-	}
-	for _, i := range g.AutoScalingGroups[0].Instances {
-		cp.instances = append(cp.instances, aws.ToString(i.InstanceId))
-	}
-	slices.Sort(cp.instances)
-	desc, err := ec2c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: cp.instances})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dns := map[string]string{}
-	for _, r := range desc.Reservations {
-		for _, i := range r.Instances {
-			dns[aws.ToString(i.InstanceId)] = aws.ToString(i.PrivateDnsName)
-		}
-	}
-	var names []string
-	for _, id := range cp.instances {
-		names = append(names, dns[id])
-	}
-	cp.etcd, err = etcdcluster.Start(ctx, etcdcluster.Options{Names: names, AddressOffset: 10})
+	g := sandboxtest.SeedGroup(t, m, cp.group, 3)
+	cp.instances = g.IDs()
+	cp.etcd, err = etcdcluster.Start(ctx, etcdcluster.Options{Names: g.DNSNames(), AddressOffset: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,9 +248,9 @@ func (cp *controlPlane) env(h workers.Handler) map[string]string {
 	return env
 }
 
-func (cp *controlPlane) start(t *testing.T, h workers.Handler, env map[string]string, out *syncBuffer) *rie.Function {
+func (cp *controlPlane) start(t *testing.T, h workers.Handler, env map[string]string, out *sandboxtest.Buffer) *rie.Function {
 	t.Helper()
-	return rie.StartT(t, rie.Options{
+	return sandboxtest.Function(t, rie.Options{
 		Bootstrap:    bootstrapBinary(t),
 		Handler:      string(h),
 		FunctionName: "cpwarden-" + cp.cluster + "-" + string(h),
@@ -390,7 +314,7 @@ func metric(t *testing.T, output, namespace, name, function string) float64 {
 // workflow matches them.
 func TestRemoveMemberUnderRIE(t *testing.T) {
 	cp := newControlPlane(t)
-	var out syncBuffer
+	var out sandboxtest.Buffer
 	fn := "cpwarden-prod-1-remove-member"
 	f := cp.start(t, workers.RemoveMember, cp.env(workers.RemoveMember), &out)
 
@@ -453,7 +377,7 @@ func TestSecretErrorsNameTheVariableUnderRIE(t *testing.T) {
 	cp := newControlPlane(t)
 	env := cp.env(workers.Backup)
 	env["ETCD_TLS_SECRET_ARN"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf"
-	var out syncBuffer
+	var out sandboxtest.Buffer
 	f := cp.start(t, workers.Backup, env, &out)
 	for range 2 {
 		_, err := invokeJSON[backup.Out](t, f, map[string]any{"ClusterName": cp.cluster})
@@ -483,7 +407,7 @@ func TestBackupAndVerifyUnderRIE(t *testing.T) {
 		}
 	}
 
-	var takeOut, verifyOut syncBuffer
+	var takeOut, verifyOut sandboxtest.Buffer
 	take := cp.start(t, workers.Backup, cp.env(workers.Backup), &takeOut)
 	staged, err := invokeJSON[backup.Out](t, take, map[string]any{"ClusterName": cp.cluster})
 	if err != nil {

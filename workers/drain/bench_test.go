@@ -97,7 +97,7 @@ current-context: c
 // shared drain library does. Run with -benchtime=1x: one iteration drains
 // three nodes of 100 pods.
 func BenchmarkDrain100PodsVsKubectl(b *testing.B) {
-	e := getEnv(b)
+	e := shared.Get(b, startEnv)
 	kubectl, err := kubectlBinary()
 	if err != nil {
 		b.Skipf("no kubectl (tools/kube-apiserver/build.sh builds it): %v", err)

@@ -2,7 +2,6 @@ package drain_test
 
 import (
 	"context"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -17,11 +16,12 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/cpwarden/cpwarden/internal/faults"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 	"github.com/cpwarden/cpwarden/workers/drain"
 )
 
 func TestDrainEvictsPodsAndLeavesDaemonSetAndMirrorPods(t *testing.T) {
-	e := getEnv(t)
+	e := shared.Get(t, startEnv)
 	f := newFixture(t, e)
 	id := instanceID()
 	node := "cp-" + randomSuffix()
@@ -95,7 +95,7 @@ func TestDrainEvictsPodsAndLeavesDaemonSetAndMirrorPods(t *testing.T) {
 }
 
 func TestDrainOfPodsWithoutController(t *testing.T) {
-	e := getEnv(t)
+	e := shared.Get(t, startEnv)
 	tests := []struct {
 		name            string
 		deleteUnmanaged bool
@@ -134,7 +134,7 @@ func TestDrainOfPodsWithoutController(t *testing.T) {
 }
 
 func TestDrainOfAnInstanceWithoutNodeSucceeds(t *testing.T) {
-	e := getEnv(t)
+	e := shared.Get(t, startEnv)
 	f := newFixture(t, e)
 	f.node("cp-"+randomSuffix(), instanceID()) // someone else's node
 	out, err, recs := run(t, drain.New(drain.Config{}, drain.Deps{Kube: e.worker}), t.Context(), drain.In{EC2InstanceID: instanceID(), NodeName: "cp-absent"})
@@ -147,7 +147,7 @@ func TestDrainOfAnInstanceWithoutNodeSucceeds(t *testing.T) {
 }
 
 func TestDrainFindsTheNodeByNameWhenItHasNoProviderID(t *testing.T) {
-	e := getEnv(t)
+	e := shared.Get(t, startEnv)
 	f := newFixture(t, e)
 	node := "cp-" + randomSuffix()
 	f.node(node, "")
@@ -160,7 +160,7 @@ func TestDrainFindsTheNodeByNameWhenItHasNoProviderID(t *testing.T) {
 }
 
 func TestDrainRefusesANamedNodeOfAnotherInstance(t *testing.T) {
-	e := getEnv(t)
+	e := shared.Get(t, startEnv)
 	f := newFixture(t, e)
 	node := "cp-" + randomSuffix()
 	f.node(node, instanceID())
@@ -174,7 +174,7 @@ func TestDrainRefusesANamedNodeOfAnotherInstance(t *testing.T) {
 }
 
 func TestRepeatedDrainIsHarmless(t *testing.T) {
-	e := getEnv(t)
+	e := shared.Get(t, startEnv)
 	f := newFixture(t, e)
 	id, node := instanceID(), "cp-"+randomSuffix()
 	f.node(node, id)
@@ -194,7 +194,7 @@ func TestRepeatedDrainIsHarmless(t *testing.T) {
 }
 
 func TestDrainBlockedByABudgetIsIncompleteUntilTheBudgetAllows(t *testing.T) {
-	e := getEnv(t)
+	e := shared.Get(t, startEnv)
 	f := newFixture(t, e)
 	id, node := instanceID(), "cp-"+randomSuffix()
 	f.node(node, id)
@@ -288,33 +288,7 @@ func TestDrainRejectsBadInput(t *testing.T) {
 func TestDrainReportsAnUnreachableAPIServer(t *testing.T) {
 	// A port nobody listens on, and a listener that accepts and never
 	// answers (a hung API server or a black-holed route).
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := closed.Addr().String()
-	closed.Close()
-	hung, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hung.Close()
-	go func() {
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := hung.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	for name, addr := range map[string]string{"refused": closedAddr, "hung": hung.Addr().String()} {
+	for name, addr := range map[string]string{"refused": sandboxtest.FreeAddr(t), "hung": sandboxtest.Blackhole(t)} {
 		t.Run(name, func(t *testing.T) {
 			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: "https://" + addr, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
 			w := drain.New(drain.Config{Reserve: 500 * time.Millisecond}, drain.Deps{Kube: client})
@@ -333,7 +307,7 @@ func TestDrainReportsAnUnreachableAPIServer(t *testing.T) {
 }
 
 func TestDrainWithoutTheRoleIsRefused(t *testing.T) {
-	e := getEnv(t)
+	e := shared.Get(t, startEnv)
 	token, err := e.srv.ServiceAccountToken(t.Context(), "kube-system", "unbound-"+randomSuffix(), time.Hour)
 	if err != nil {
 		t.Fatal(err)

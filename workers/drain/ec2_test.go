@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cpwarden/cpwarden/internal/faults"
-	"github.com/cpwarden/cpwarden/internal/sandbox/moto"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 	"github.com/cpwarden/cpwarden/workers/drain"
 )
 
@@ -19,8 +19,8 @@ import (
 // hostname label, is the instance's private DNS name (or its first label).
 // moto answers DescribeInstances; nothing dials the 10.x address it invents.
 func TestDrainFindsTheNodeByPrivateDNSName(t *testing.T) {
-	e := getEnv(t)
-	m := moto.StartT(t)
+	e := shared.Get(t, startEnv)
+	m := sandboxtest.Moto(t)
 	ec2c := m.EC2()
 	run1, err := ec2c.RunInstances(t.Context(), &ec2.RunInstancesInput{
 		ImageId: aws.String("ami-12c6146b"), InstanceType: ec2types.InstanceTypeT3Medium, MinCount: aws.Int32(2), MaxCount: aws.Int32(2),
@@ -61,7 +61,7 @@ func TestDrainFindsTheNodeByPrivateDNSName(t *testing.T) {
 }
 
 func TestDrainPastItsDeadlineIsIncompleteAtOnce(t *testing.T) {
-	e := getEnv(t)
+	e := shared.Get(t, startEnv)
 	f := newFixture(t, e)
 	id, node := instanceID(), "cp-"+randomSuffix()
 	f.node(node, id)

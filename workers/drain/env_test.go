@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/sandbox/kubeapi"
+	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
 	"github.com/cpwarden/cpwarden/internal/secrets"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/drain"
@@ -35,38 +34,25 @@ type env struct {
 	admin  kubernetes.Interface
 	worker kubernetes.Interface // the drain ServiceAccount, under exactly rbac.yaml
 	token  string
-	stop   func()
+	// stopStandIns stops the stand-ins and waits for them to return.
+	stopStandIns func()
 }
 
-var (
-	envOnce sync.Once
-	shared  *env
-	envErr  error
-)
+var shared sandboxtest.Shared[*env]
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared != nil {
-		shared.stop()
-	}
+	_ = shared.Stop()
 	os.Exit(code)
 }
 
-func getEnv(tb testing.TB) *env {
-	tb.Helper()
-	envOnce.Do(func() { shared, envErr = startEnv() })
-	if errors.Is(envErr, kubeapi.ErrNotBuilt) {
-		tb.Skipf("no kube-apiserver: %v", envErr)
-	}
-	if envErr != nil {
-		tb.Fatalf("start test environment: %v", envErr)
-	}
-	return shared
+// Stop stops the stand-ins, then the API server.
+func (e *env) Stop() error {
+	e.stopStandIns()
+	return e.srv.Stop()
 }
 
-func startEnv() (*env, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+func startEnv(ctx context.Context) (*env, error) {
 	srv, err := kubeapi.StartLocal(ctx, kubeapi.Options{})
 	if err != nil {
 		return nil, err
@@ -85,12 +71,11 @@ func startEnv() (*env, error) {
 	if e.worker, err = kubernetes.NewForConfig(workerConfig(srv.Server, e.token)); err != nil {
 		return fail(err)
 	}
-	runCtx, stopStandIns := context.WithCancel(context.Background())
+	runCtx, cancel := context.WithCancel(context.Background())
 	waitStandIns := kubeapi.StandIns(runCtx, e.admin)
-	e.stop = func() {
-		stopStandIns()
+	e.stopStandIns = func() {
+		cancel()
 		waitStandIns()
-		srv.Stop()
 	}
 	return e, nil
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,10 +28,8 @@ import (
 // One moto server and one S3 store serve the whole package; each test has
 // a cluster name, an Auto Scaling group and an etcd cluster of its own.
 var (
-	awsOnce sync.Once
-	motoSrv *moto.Server
-	store   *s3store.Store
-	awsErr  error
+	motoSrv sandboxtest.Shared[*moto.Server]
+	stores  sandboxtest.Shared[sharedStore]
 )
 
 const bucket = "cpwarden-backups"
@@ -41,32 +38,24 @@ const probeTimeout = 3 * time.Second
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if motoSrv != nil {
-		_ = motoSrv.Stop()
-	}
-	if store != nil {
-		store.Close()
-	}
+	_ = motoSrv.Stop()
+	_ = stores.Stop()
 	os.Exit(code)
+}
+
+// sharedStore is the package's S3 store, as Shared stops it.
+type sharedStore struct{ *s3store.Store }
+
+func (s sharedStore) Stop() error { s.Close(); return nil }
+
+func startStore(ctx context.Context) (sharedStore, error) {
+	st, err := s3store.Start(ctx, s3store.Options{Buckets: []string{bucket}})
+	return sharedStore{st}, err
 }
 
 func awsServices(t testing.TB) (*moto.Server, *s3store.Store) {
 	t.Helper()
-	awsOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if motoSrv, awsErr = moto.Start(ctx, moto.Options{}); awsErr != nil {
-			return
-		}
-		store, awsErr = s3store.Start(ctx, s3store.Options{Buckets: []string{bucket}})
-	})
-	if awsErr == moto.ErrNotInstalled {
-		t.Skipf("moto_server not installed: %s", moto.InstallHint)
-	}
-	if awsErr != nil {
-		t.Fatalf("start AWS emulators: %v", awsErr)
-	}
-	return motoSrv, store
+	return motoSrv.Get(t, sandboxtest.StartMoto), stores.Get(t, startStore).Store
 }
 
 func suffix() string {

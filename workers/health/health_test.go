@@ -3,7 +3,6 @@ package health_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -280,12 +279,7 @@ func TestHungEndpointsNeverStretchTheRound(t *testing.T) {
 func TestUnreachableEtcdIsQuorumLostNotAnError(t *testing.T) {
 	t.Parallel()
 	cp := newControlPlane(t, 3, etcdcluster.Options{})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "https://" + l.Addr().String()
-	l.Close()
+	refused := "https://" + sandboxtest.FreeAddr(t)
 	w := health.New(cp.config(), cp.deps(etcdconn.StaticPeers{refused, "https://" + sandboxtest.Blackhole(t)}, nil))
 	out := probe(t, w)
 	if !out.QuorumLost || out.Voters != 2 || out.ConsecutiveFailures != 1 {
@@ -305,12 +299,7 @@ func TestARefusedMemberStopsItsProbeAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "https://" + l.Addr().String()
-	l.Close()
+	refused := "https://" + sandboxtest.FreeAddr(t)
 	p := health.Prober{Dialer: etcdconn.As[health.Etcd]{Dialer: etcdconn.Dialer{TLS: c.ClientTLS(), FailFast: true}}, Timeout: 30 * time.Second}
 	probes := p.Round(t.Context(), []string{c.Endpoints()[0], refused})
 	ok, down := probes[0], probes[1]
@@ -375,7 +364,7 @@ func TestBadConfigurationAndInputAreInputInvalid(t *testing.T) {
 
 func TestAPIServerReadinessOnARealAPIServer(t *testing.T) {
 	t.Parallel()
-	srv := kubeapi.StartT(t, kubeapi.Options{})
+	srv := sandboxtest.Kube(t, kubeapi.Options{})
 	cfg := srv.AnonymousConfig() // /readyz is open to anyone
 	r, err := health.NewReadyz(cfg)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
-	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
 )
 
 // EtcdOf says how an API server reaches the embedded cluster c (its running
@@ -56,17 +55,4 @@ func (l *Local) Stop() error {
 	err := l.Server.Stop()
 	l.Etcd.Close()
 	return err
-}
-
-// StartT starts a Local for a test and stops it when the test ends, or
-// skips the test when there is no kube-apiserver binary.
-//
-// Deprecated: use sandboxtest.Kube; this stays until the tests under
-// workers/ have switched.
-func StartT(t proc.TB, opts Options) *Local {
-	t.Helper()
-	l, err := StartLocal(t.Context(), opts)
-	proc.SkipOrFail(t, err, "start kube-apiserver", ErrNotBuilt)
-	t.Cleanup(func() { _ = l.Stop() })
-	return l
 }
