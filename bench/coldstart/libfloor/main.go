@@ -30,7 +30,6 @@ import (
 	_ "github.com/aws/aws-sdk-go-v2/service/s3"
 	_ "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	_ "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	_ "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	_ "github.com/aws/aws-sdk-go-v2/service/ssm"
 	_ "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	_ "github.com/aws/smithy-go"
