@@ -70,13 +70,23 @@ type CA struct {
 	key     *ecdsa.PrivateKey
 }
 
-// NewCA creates a fresh self-signed CA.
-func NewCA() (*CA, error) {
+// newKey generates a certificate's key and serial number; what names the key
+// in an error.
+func newKey(what string) (*ecdsa.PrivateKey, *big.Int, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("pki: generate CA key: %w", err)
+		return nil, nil, fmt.Errorf("pki: generate %s: %w", what, err)
 	}
 	serial, err := newSerial()
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, serial, nil
+}
+
+// NewCA creates a fresh self-signed CA.
+func NewCA() (*CA, error) {
+	key, serial, err := newKey("CA key")
 	if err != nil {
 		return nil, err
 	}
@@ -155,11 +165,7 @@ func (ca *CA) IssueRequest(req Request) (*Cert, error) {
 	if req.CommonName == "" {
 		return nil, errors.New("pki: certificate request without CommonName")
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("pki: generate key: %w", err)
-	}
-	serial, err := newSerial()
+	key, serial, err := newKey("key")
 	if err != nil {
 		return nil, err
 	}
