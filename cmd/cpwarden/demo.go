@@ -15,9 +15,9 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/cpwarden/cpwarden/internal/sandbox"
 	"github.com/cpwarden/cpwarden/internal/local/runner"
 	"github.com/cpwarden/cpwarden/internal/local/scenario"
+	"github.com/cpwarden/cpwarden/internal/sandbox"
 )
 
 // demoFlags are `cpwarden demo`'s flags.

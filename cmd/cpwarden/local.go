@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
 	"github.com/cpwarden/cpwarden/internal/envnames"
-	"github.com/cpwarden/cpwarden/internal/sandbox"
 	"github.com/cpwarden/cpwarden/internal/local/workerset"
+	"github.com/cpwarden/cpwarden/internal/sandbox"
 	"github.com/cpwarden/cpwarden/workers"
 )
 

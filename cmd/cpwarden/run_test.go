@@ -14,8 +14,8 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/envnames"
-	"github.com/cpwarden/cpwarden/internal/sandbox"
 	"github.com/cpwarden/cpwarden/internal/local/runner"
+	"github.com/cpwarden/cpwarden/internal/sandbox"
 )
 
 func TestFlagNamesFollowTheVariables(t *testing.T) {

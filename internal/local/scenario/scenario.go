@@ -29,9 +29,9 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/asl"
 	"github.com/cpwarden/cpwarden/internal/emf"
-	"github.com/cpwarden/cpwarden/internal/sandbox"
 	"github.com/cpwarden/cpwarden/internal/local/runner"
 	"github.com/cpwarden/cpwarden/internal/local/workerset"
+	"github.com/cpwarden/cpwarden/internal/sandbox"
 	"github.com/cpwarden/cpwarden/statemachines"
 	"github.com/cpwarden/cpwarden/workers"
 )
