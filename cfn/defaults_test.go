@@ -12,6 +12,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/function/functiontest"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/backup"
+	"github.com/cpwarden/cpwarden/workers/drain"
 	"github.com/cpwarden/cpwarden/workers/health"
 )
 
@@ -54,7 +55,8 @@ func TestTemplateDefaultsAreTheFunctionDefaults(t *testing.T) {
 	}
 	// Every variable with a parameter default was compared somewhere.
 	for _, v := range []string{"LOG_LEVEL", "ETCD_CLIENT_PORT", "ETCD_ENDPOINTS", "BACKUP_PREFIX", "RETENTION_KEEP_LAST",
-		"RETENTION_HOURLY_HOURS", "RETENTION_DAILY_DAYS", "RETENTION_WEEKLY_WEEKS", "RECOVERY_THRESHOLD", "RECOVERY_COOLDOWN_SECONDS"} {
+		"RETENTION_HOURLY_HOURS", "RETENTION_DAILY_DAYS", "RETENTION_WEEKLY_WEEKS", "RECOVERY_THRESHOLD", "RECOVERY_COOLDOWN_SECONDS",
+		"DRAIN_UNMANAGED_PODS"} {
 		if !checked[v] {
 			t.Errorf("%s was never compared with its parameter's default", v)
 		}
@@ -81,6 +83,13 @@ func TestFunctionDefaultsAreTheWorkersDefaults(t *testing.T) {
 	env[function.HandlerVar] = string(workers.PruneBackups)
 	if cfg := load(t, env); cfg.Retention != backup.DefaultRetention() {
 		t.Errorf("function core retention %+v, backup.DefaultRetention %+v", cfg.Retention, backup.DefaultRetention())
+	}
+	env[function.HandlerVar] = string(workers.Drain)
+	if cfg := load(t, env); cfg.DeleteUnmanagedPods != (drain.Config{}).DeleteUnmanagedPods {
+		t.Errorf("function core DeleteUnmanagedPods %v, the drain's zero Config %v", cfg.DeleteUnmanagedPods, (drain.Config{}).DeleteUnmanagedPods)
+	}
+	if del, _ := drain.ParseUnmanagedPods(drain.DefaultUnmanagedPods); del != (drain.Config{}).DeleteUnmanagedPods {
+		t.Errorf("drain.DefaultUnmanagedPods %q is not the drain's zero Config", drain.DefaultUnmanagedPods)
 	}
 }
 

@@ -53,6 +53,8 @@ func envValue(v envnames.Var) string {
 		return ref(pEtcdClientPort)
 	case envnames.KubeSecretARN:
 		return ref(pKubeSecretArn)
+	case envnames.DrainUnmanagedPods:
+		return ref(pUnmanagedPods)
 	case envnames.BackupBucket:
 		return backupBucketName()
 	case envnames.BackupPrefix:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/workers/backup"
+	"github.com/cpwarden/cpwarden/workers/drain"
 	"github.com/cpwarden/cpwarden/workers/health"
 )
 
@@ -43,6 +44,7 @@ const (
 	pLifecycleHookName     = "LifecycleHookName"
 	pHookHeartbeatTimeout  = "LifecycleHookHeartbeatTimeout"
 	pHookDefaultResult     = "LifecycleHookDefaultResult"
+	pUnmanagedPods         = "UnmanagedPods"
 	pCodeS3Bucket          = "CodeS3Bucket"
 	pCodeS3Key             = "CodeS3Key"
 )
@@ -67,6 +69,12 @@ const secretArnPattern = `^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:se
 
 // logRetentionDays are the values CloudWatch Logs accepts.
 var logRetentionDays = []any{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// unmanagedPodsDescription describes the drain's policy for pods no
+// controller owns (drain.ParseUnmanagedPods).
+const unmanagedPodsDescription = "What the drain does with pods on the departing node that no controller owns (not created by a Deployment, StatefulSet, Job, DaemonSet, ...). " +
+	"refuse: the node is not drained while such a pod is on it; each drain stops with Drain.Incomplete naming the pods, until someone removes them. " +
+	"delete: they are evicted with the other pods, each after its own grace period, like kubectl drain --force. Nothing recreates them: they are lost."
 
 // hookHeartbeatMinimum is the smallest hook heartbeat timeout the lifecycle
 // workflow is safe with: its longest gap between heartbeats (see
@@ -139,6 +147,7 @@ func parameters() cloudformation.Parameters {
 			Description: ptr("Heartbeat timeout of the lifecycle hook, in seconds. The minimum is the lifecycle workflow's worst-case gap between heartbeats (retries included)."),
 		},
 		pHookDefaultResult: enum("What Auto Scaling does when the hook times out (cpwarden could not answer). On a terminate hook both terminate, unless the group's instance lifecycle policy retains on abandon.", "ABANDON", "ABANDON", "CONTINUE"),
+		pUnmanagedPods:     enum(unmanagedPodsDescription, drain.DefaultUnmanagedPods, drain.UnmanagedPodsRefuse, drain.UnmanagedPodsDelete),
 		pCodeS3Bucket:      str("S3 bucket holding the bootstrap zip (make package).", "", `^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`, "An S3 bucket name."),
 		pCodeS3Key:         str("S3 key of the bootstrap zip; use a content-addressed key so each build updates the functions.", "", `^[A-Za-z0-9!_.*'()/-]+\.zip$`, "An S3 key ending in .zip."),
 	}
@@ -158,6 +167,7 @@ func parameterGroups() map[string]any {
 				group("Cluster", pClusterName, pControlPlaneAsgName, pControlPlaneSize, pSubnetIds, pSecurityGroupIds),
 				group("Access", pEtcdTLSSecretArn, pEtcdEndpoints, pEtcdClientPort, pKubeSecretArn, pSecretsKmsKeyArn),
 				group("Lifecycle hook", pCreateLifecycleHook, pLifecycleHookName, pHookHeartbeatTimeout, pHookDefaultResult),
+				group("Drain", pUnmanagedPods),
 				group("Backups", pExistingBucket, pExistingBucketKmsKey, pBackupPrefix, pBackupInterval,
 					pRetentionKeepLast, pRetentionHourlyHours, pRetentionDailyDays, pRetentionWeeklyWeeks, pNoncurrentVersionDays),
 				group("Health and recovery", pHealthInterval, pRecoveryThreshold, pRecoveryCooldown),

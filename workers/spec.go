@@ -74,7 +74,7 @@ func env(parts ...[]envnames.Var) []envnames.Var {
 var specs = []Spec{
 	{
 		Handler: Drain, Namespace: NamespaceLifecycle, InVPC: true,
-		Env: env([]envnames.Var{envnames.KubeSecretARN}),
+		Env: env([]envnames.Var{envnames.KubeSecretARN, envnames.DrainUnmanagedPods}),
 		// Drain budgets each call from the Lambda's remaining time and
 		// stops in time to report Drain.Incomplete with the pods left.
 		TimeoutSeconds: 120,

@@ -30,6 +30,12 @@ const (
 	// KubeSecretARN is the Secrets Manager secret holding the Kubernetes API
 	// endpoint, CA and ServiceAccount token (JSON: endpoint, ca, token).
 	KubeSecretARN Var = "KUBE_SECRET_ARN"
+	// DrainUnmanagedPods is the drain's policy for pods no controller owns
+	// (the stack's UnmanagedPods): "refuse" (the default) leaves the node
+	// undrained and names them (Drain.Incomplete); "delete" evicts them
+	// after their grace period like `kubectl drain --force`, and nothing
+	// recreates them. Exactly one of the two, in lower case.
+	DrainUnmanagedPods Var = "DRAIN_UNMANAGED_PODS"
 	// BackupBucket is the S3 bucket of the etcd snapshots.
 	BackupBucket Var = "BACKUP_BUCKET"
 	// BackupPrefix is the key prefix before <cluster>/ (may be empty; ends
@@ -59,7 +65,7 @@ const (
 
 // All lists every variable in a stable order.
 var All = []Var{
-	ClusterName, ControlPlaneASG, EtcdTLSSecretARN, EtcdEndpoints, EtcdClientPort, KubeSecretARN,
+	ClusterName, ControlPlaneASG, EtcdTLSSecretARN, EtcdEndpoints, EtcdClientPort, KubeSecretARN, DrainUnmanagedPods,
 	BackupBucket, BackupPrefix,
 	RetentionKeepLast, RetentionHourlyHours, RetentionDailyDays, RetentionWeeklyWeeks,
 	RecoveryThreshold, RecoveryCooldownSeconds, LogLevel,

@@ -212,7 +212,7 @@ func Build(cfg Config, o Options) (lambda.Handler, error) {
 			if err != nil {
 				return nil, secretError(string(envnames.KubeSecretARN), err)
 			}
-			return drain.New(drain.Config{Logger: log}, drain.Deps{Kube: kube, EC2: ec2c}), nil
+			return drain.New(drainConfig(cfg, log), drain.Deps{Kube: kube, EC2: ec2c}), nil
 		})
 
 	case workers.RemoveMember:
@@ -288,6 +288,12 @@ func Build(cfg Config, o Options) (lambda.Handler, error) {
 		return nil, &HandlerError{got: string(cfg.Handler)}
 	}
 	return h, nil
+}
+
+// drainConfig is the drain worker's policy from the function's
+// configuration.
+func drainConfig(cfg Config, log *slog.Logger) drain.Config {
+	return drain.Config{DeleteUnmanagedPods: cfg.DeleteUnmanagedPods, Logger: log}
 }
 
 // bindLazy binds call on the worker build returns, built at the first

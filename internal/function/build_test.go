@@ -59,6 +59,22 @@ func TestSetupFailsOnConfigBeforeAnythingElse(t *testing.T) {
 	}
 }
 
+// TestDrainGetsItsUnmanagedPodsPolicy: DRAIN_UNMANAGED_PODS reaches the
+// drain worker's Config.
+func TestDrainGetsItsUnmanagedPodsPolicy(t *testing.T) {
+	for value, want := range map[string]bool{"refuse": false, "delete": true, "": false} {
+		env := validEnv(workers.Drain)
+		env["DRAIN_UNMANAGED_PODS"] = value
+		cfg, err := LoadConfig(lookup(env))
+		if err != nil {
+			t.Fatalf("%q: %v", value, err)
+		}
+		if got := drainConfig(cfg, nil).DeleteUnmanagedPods; got != want {
+			t.Errorf("DRAIN_UNMANAGED_PODS=%q: drain.Config.DeleteUnmanagedPods = %v, want %v", value, got, want)
+		}
+	}
+}
+
 // BenchmarkSetup is the bootstrap's own share of a cold start: reading the
 // configuration and building the clients of the heaviest handler (package
 // initialisation, the larger share, happens before main; see

@@ -16,6 +16,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/backup"
+	"github.com/cpwarden/cpwarden/workers/drain"
 	"github.com/cpwarden/cpwarden/workers/health"
 )
 
@@ -35,6 +36,10 @@ type Config struct {
 	EtcdEndpoints  []string
 	EtcdClientPort int
 	KubeSecret     string
+
+	// DeleteUnmanagedPods is the drain's policy for pods no controller
+	// owns: drain.Config.DeleteUnmanagedPods.
+	DeleteUnmanagedPods bool
 
 	Bucket    string
 	Prefix    string
@@ -134,6 +139,15 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 			setInt(&cfg.EtcdClientPort, raw, 1, 65535, v, fail)
 		case envnames.KubeSecretARN:
 			required(v, raw, &cfg.KubeSecret)
+		case envnames.DrainUnmanagedPods:
+			if raw == "" {
+				raw = drain.DefaultUnmanagedPods
+			}
+			del, ok := drain.ParseUnmanagedPods(raw)
+			if !ok {
+				fail(v, "%q is not %s or %s", raw, drain.UnmanagedPodsRefuse, drain.UnmanagedPodsDelete)
+			}
+			cfg.DeleteUnmanagedPods = del
 		case envnames.BackupBucket:
 			required(v, raw, &cfg.Bucket)
 		case envnames.BackupPrefix:

@@ -78,6 +78,47 @@ func TestVariablesOfOtherFunctionsAreIgnored(t *testing.T) {
 	if _, err := LoadConfig(lookup(env)); err != nil {
 		t.Fatalf("drain failed on variables it does not use: %v", err)
 	}
+	env = validEnv(workers.HealthProbe)
+	env[string(envnames.DrainUnmanagedPods)] = "force"
+	cfg, err := LoadConfig(lookup(env))
+	if err != nil {
+		t.Fatalf("health-probe failed on the drain's policy: %v", err)
+	}
+	if cfg.DeleteUnmanagedPods {
+		t.Fatal("health-probe took the drain's policy")
+	}
+}
+
+// TestDrainUnmanagedPodsPolicy: DRAIN_UNMANAGED_PODS names one of the two
+// policies; unset or empty it is the template's default, refuse.
+func TestDrainUnmanagedPodsPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		value      string
+		set        bool
+		wantDelete bool
+	}{
+		{name: "unset", set: false, wantDelete: false},
+		{name: "empty", value: "", set: true, wantDelete: false},
+		{name: "refuse", value: "refuse", set: true, wantDelete: false},
+		{name: "delete", value: "delete", set: true, wantDelete: true},
+		{name: "delete with spaces", value: " delete ", set: true, wantDelete: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := validEnv(workers.Drain)
+			delete(env, string(envnames.DrainUnmanagedPods))
+			if tc.set {
+				env[string(envnames.DrainUnmanagedPods)] = tc.value
+			}
+			cfg, err := LoadConfig(lookup(env))
+			if err != nil {
+				t.Fatalf("LoadConfig: %v", err)
+			}
+			if cfg.DeleteUnmanagedPods != tc.wantDelete {
+				t.Fatalf("DeleteUnmanagedPods = %v, want %v", cfg.DeleteUnmanagedPods, tc.wantDelete)
+			}
+		})
+	}
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
@@ -106,6 +147,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"probe without group", workers.HealthProbe, map[string]string{"CONTROL_PLANE_ASG": "", "ETCD_ENDPOINTS": "https://127.0.0.2:2379"}, `CONTROL_PLANE_ASG: required`},
 		{"trigger without group", workers.TriggerRecovery, map[string]string{"CONTROL_PLANE_ASG": ""}, `CONTROL_PLANE_ASG: required`},
 		{"report without group", workers.ReportRecovered, map[string]string{"CONTROL_PLANE_ASG": ""}, `CONTROL_PLANE_ASG: required`},
+		{"unmanaged-pod policy unknown", workers.Drain, map[string]string{"DRAIN_UNMANAGED_PODS": "force"}, `DRAIN_UNMANAGED_PODS: "force" is not refuse or delete`},
+		{"unmanaged-pod policy in capitals", workers.Drain, map[string]string{"DRAIN_UNMANAGED_PODS": "Delete"}, `DRAIN_UNMANAGED_PODS: "Delete" is not refuse or delete`},
+		{"unmanaged-pod policy as a bool", workers.Drain, map[string]string{"DRAIN_UNMANAGED_PODS": "true"}, `DRAIN_UNMANAGED_PODS: "true" is not refuse or delete`},
 		{"kube secret missing", workers.Drain, map[string]string{"KUBE_SECRET_ARN": ""}, `KUBE_SECRET_ARN: required`},
 		{"kube secret missing for the probe", workers.HealthProbe, map[string]string{"KUBE_SECRET_ARN": ""}, `KUBE_SECRET_ARN: required`},
 		{"bucket missing", workers.VerifyBackup, map[string]string{"BACKUP_BUCKET": ""}, `BACKUP_BUCKET: required`},

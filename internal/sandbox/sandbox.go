@@ -409,6 +409,7 @@ func (sb *Sandbox) Settings() map[envnames.Var]string {
 		envnames.EtcdEndpoints:           "",
 		envnames.EtcdClientPort:          "2379",
 		envnames.KubeSecretARN:           sb.KubeSecretARN,
+		envnames.DrainUnmanagedPods:      "refuse",
 		envnames.BackupBucket:            sb.Bucket,
 		envnames.BackupPrefix:            sb.Prefix,
 		envnames.RetentionKeepLast:       "4",

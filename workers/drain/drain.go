@@ -35,10 +35,42 @@ const (
 	MetricFailure = "NodeDrainFailure"
 )
 
+// The unmanaged-pod policies: what a drain does with the pods on the node
+// that no controller owns. They are the values of the stack's UnmanagedPods
+// parameter and of the drain function's DRAIN_UNMANAGED_PODS
+// (Config.DeleteUnmanagedPods, see ParseUnmanagedPods).
+const (
+	// UnmanagedPodsRefuse refuses to drain a node that has such pods:
+	// Drain.Incomplete naming them, nothing evicted, as `kubectl drain`
+	// without --force.
+	UnmanagedPodsRefuse = "refuse"
+	// UnmanagedPodsDelete evicts them with the other pods, each after its
+	// own grace period, as `kubectl drain --force`. Nothing recreates them:
+	// they are lost.
+	UnmanagedPodsDelete = "delete"
+	// DefaultUnmanagedPods is the policy of the zero Config, and the
+	// template's default.
+	DefaultUnmanagedPods = UnmanagedPodsRefuse
+)
+
+// ParseUnmanagedPods returns Config.DeleteUnmanagedPods for a policy name;
+// ok is false for anything but UnmanagedPodsRefuse and UnmanagedPodsDelete
+// (exactly, in lower case: a policy that loses pods is not guessed at).
+func ParseUnmanagedPods(policy string) (deleteUnmanaged, ok bool) {
+	switch policy {
+	case UnmanagedPodsRefuse:
+		return false, true
+	case UnmanagedPodsDelete:
+		return true, true
+	}
+	return false, false
+}
+
 // Config holds the drain policy. The zero value is the production policy.
 type Config struct {
 	// DeleteUnmanagedPods lets the drain evict pods that no controller
-	// owns; nothing recreates them. False refuses to drain a node that has
+	// owns (UnmanagedPodsDelete); nothing recreates them. False
+	// (UnmanagedPodsRefuse, the default) refuses to drain a node that has
 	// such pods (Drain.Incomplete naming them), as `kubectl drain` does
 	// without --force.
 	DeleteUnmanagedPods bool

@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -40,23 +39,7 @@ func TestDrainEvictsPodsAndLeavesDaemonSetAndMirrorPods(t *testing.T) {
 
 	// Record the grace period each evicted pod was given: the drain must
 	// leave it to the pod's own terminationGracePeriodSeconds.
-	w, err := f.client.CoreV1().Pods(f.ns).Watch(f.ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	graces := map[string]int64{}
-	graceDone := make(chan struct{})
-	go func() {
-		defer close(graceDone)
-		for ev := range w.ResultChan() {
-			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Modified && p.DeletionGracePeriodSeconds != nil {
-				if _, seen := graces[p.Name]; !seen {
-					graces[p.Name] = *p.DeletionGracePeriodSeconds
-				}
-			}
-		}
-	}()
+	graces := f.watchGraces()
 
 	worker := drain.New(drain.Config{}, drain.Deps{Kube: e.worker})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -84,50 +67,90 @@ func TestDrainEvictsPodsAndLeavesDaemonSetAndMirrorPods(t *testing.T) {
 	if recs[0].Namespace != "K8sCluster/EtcdLifecycle" {
 		t.Fatalf("metrics namespace %q", recs[0].Namespace)
 	}
-	w.Stop()
-	<-graceDone
-	if graces["slow"] != 7 || graces["web-1"] != 30 {
-		t.Fatalf("eviction grace periods = %v, want each pod's own (slow 7s, default 30s)", graces)
+	if slow, web := graces.of("slow"), graces.of("web-1"); slow != 7 || web != 30 {
+		t.Fatalf("eviction grace periods: slow %ds, web-1 %ds; want each pod's own (slow 7s, default 30s)", slow, web)
 	}
 	if !strings.Contains(out.Warnings, "DaemonSet") {
 		t.Fatalf("Warnings %q do not mention the DaemonSet pod left in place", out.Warnings)
 	}
 }
 
-func TestDrainOfPodsWithoutController(t *testing.T) {
+// TestDrainOfPodsWithoutControllerFollowsThePolicy: a pod no controller
+// owns, under each value of the stack's UnmanagedPods. refuse (the default)
+// leaves the node as it is, cordoned, with every pod in place, and names the
+// pod; delete evicts it with the others, after its own grace period, like
+// kubectl drain --force, and the drain succeeds.
+func TestDrainOfPodsWithoutControllerFollowsThePolicy(t *testing.T) {
 	e := shared.Get(t, startEnv)
-	tests := []struct {
-		name            string
-		deleteUnmanaged bool
-		wantErr         string
-		wantLeft        int
-	}{
-		{name: "refused by default", deleteUnmanaged: false, wantErr: faults.DrainIncomplete, wantLeft: 1},
-		{name: "evicted when configured", deleteUnmanaged: true, wantLeft: 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, policy := range []string{drain.UnmanagedPodsRefuse, drain.UnmanagedPodsDelete} {
+		t.Run(policy, func(t *testing.T) {
+			deleteUnmanaged, ok := drain.ParseUnmanagedPods(policy)
+			if !ok {
+				t.Fatalf("policy %q not parsed", policy)
+			}
 			f := newFixture(t, e)
 			id, node := instanceID(), "cp-"+randomSuffix()
 			f.node(node, id)
-			f.pod("bare", node)
-			f.waitReady(node, 1)
-			_, err, recs := run(t, drain.New(drain.Config{DeleteUnmanagedPods: tt.deleteUnmanaged}, drain.Deps{Kube: e.worker}), t.Context(), drain.In{EC2InstanceID: id})
-			if faults.Name(err) != tt.wantErr && !(tt.wantErr == "" && err == nil) {
-				t.Fatalf("error = %v (%s), want %q", err, faults.Name(err), tt.wantErr)
+			f.pod("bare", node, withGrace(3))
+			f.pod("web", node, managed)
+			f.waitReady(node, 2)
+			graces := f.watchGraces()
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			w := drain.New(drain.Config{DeleteUnmanagedPods: deleteUnmanaged}, drain.Deps{Kube: e.worker})
+			out, err, recs := run(t, w, ctx, drain.In{EC2InstanceID: id})
+			if out.NodeName != node {
+				t.Fatalf("Out = %+v, want node %s", out, node)
 			}
-			if err != nil && !strings.Contains(err.Error(), f.ns+"/bare") {
-				t.Fatalf("cause %q does not name the unmanaged pod", err)
+			n, nerr := f.client.CoreV1().Nodes().Get(f.ctx, node, metav1.GetOptions{})
+			if nerr != nil || !n.Spec.Unschedulable {
+				t.Fatalf("node not cordoned (err %v)", nerr)
 			}
-			if left := f.podsOn(node); len(left) != tt.wantLeft {
-				t.Fatalf("pods left = %v, want %d", podNames(left), tt.wantLeft)
-			}
-			wantFailure := 0.0
-			if tt.wantErr != "" {
-				wantFailure = 1
-			}
-			if metricSum(recs, drain.MetricFailure) != wantFailure || metricSum(recs, drain.MetricSuccess) != 1-wantFailure {
-				t.Fatalf("metrics success %v failure %v", metricSum(recs, drain.MetricSuccess), metricSum(recs, drain.MetricFailure))
+
+			switch policy {
+			case drain.UnmanagedPodsRefuse:
+				if !faults.Is(err, faults.DrainIncomplete) {
+					t.Fatalf("error = %v (%s), want Drain.Incomplete", err, faults.Name(err))
+				}
+				for _, want := range []string{"refused by policy", f.ns + "/bare"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("cause %q does not say %q", err, want)
+					}
+				}
+				// Nothing evicted, not even the managed pod: the node is
+				// refused as a whole.
+				left := f.podsOn(node)
+				if !slices.Equal(sorted(podNames(left)), []string{"bare", "web"}) || out.PodsEvicted != 0 {
+					t.Fatalf("pods left = %v, %d evicted; want both, none evicted", podNames(left), out.PodsEvicted)
+				}
+				for _, p := range left {
+					if p.DeletionTimestamp != nil {
+						t.Errorf("pod %s is terminating", p.Name)
+					}
+				}
+				if metricSum(recs, drain.MetricFailure) != 1 || metricSum(recs, drain.MetricSuccess) != 0 {
+					t.Fatalf("metrics success %v failure %v, want 0 and 1", metricSum(recs, drain.MetricSuccess), metricSum(recs, drain.MetricFailure))
+				}
+
+			case drain.UnmanagedPodsDelete:
+				if err != nil {
+					t.Fatalf("Drain: %v", err)
+				}
+				if left := f.podsOn(node); len(left) != 0 || out.PodsEvicted != 2 {
+					t.Fatalf("pods left = %v, %d evicted; want none left, both evicted", podNames(left), out.PodsEvicted)
+				}
+				if _, gerr := f.client.CoreV1().Pods(f.ns).Get(f.ctx, "bare", metav1.GetOptions{}); !apierrors.IsNotFound(gerr) {
+					t.Fatalf("the bare pod is still there (get: %v)", gerr)
+				}
+				if g := graces.of("bare"); g != 3 {
+					t.Errorf("the bare pod was given %ds, want its own grace period (3s)", g)
+				}
+				if !strings.Contains(out.Warnings, "no controller") || !strings.Contains(out.Warnings, f.ns+"/bare") {
+					t.Errorf("Warnings %q do not name the unmanaged pod deleted", out.Warnings)
+				}
+				if metricSum(recs, drain.MetricSuccess) != 1 || metricSum(recs, drain.MetricFailure) != 0 {
+					t.Fatalf("metrics success %v failure %v, want 1 and 0", metricSum(recs, drain.MetricSuccess), metricSum(recs, drain.MetricFailure))
+				}
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -235,6 +237,58 @@ func podNames(pods []corev1.Pod) []string {
 		names = append(names, p.Name)
 	}
 	return names
+}
+
+// graceWatch records the grace period each pod of a namespace is given when
+// its deletion starts (the eviction's DeletionGracePeriodSeconds).
+type graceWatch struct {
+	f      *fixture
+	w      watch.Interface
+	mu     sync.Mutex
+	graces map[string]int64
+	done   chan struct{}
+}
+
+// watchGraces starts recording; the watch ends with the test.
+func (f *fixture) watchGraces() *graceWatch {
+	f.tb.Helper()
+	w, err := f.client.CoreV1().Pods(f.ns).Watch(f.ctx, metav1.ListOptions{})
+	if err != nil {
+		f.tb.Fatal(err)
+	}
+	g := &graceWatch{f: f, w: w, graces: map[string]int64{}, done: make(chan struct{})}
+	go func() {
+		defer close(g.done)
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok && p.DeletionGracePeriodSeconds != nil {
+				g.mu.Lock()
+				if _, seen := g.graces[p.Name]; !seen {
+					g.graces[p.Name] = *p.DeletionGracePeriodSeconds
+				}
+				g.mu.Unlock()
+			}
+		}
+	}()
+	f.tb.Cleanup(func() { w.Stop(); <-g.done })
+	return g
+}
+
+// of waits until the deletion of pod name has been seen and returns the
+// grace period it was given.
+func (g *graceWatch) of(name string) int64 {
+	g.f.tb.Helper()
+	var grace int64
+	err := wait.PollUntilContextTimeout(g.f.ctx, 20*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		v, ok := g.graces[name]
+		grace = v
+		return ok, nil
+	})
+	if err != nil {
+		g.f.tb.Fatalf("the deletion of pod %s was never seen: %v", name, err)
+	}
+	return grace
 }
 
 // waitBudget waits until the stand-in has brought a budget's status up to

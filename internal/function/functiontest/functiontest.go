@@ -18,6 +18,7 @@ func ValidEnv(h workers.Handler) map[string]string {
 		envnames.EtcdEndpoints:           "",
 		envnames.EtcdClientPort:          "2379",
 		envnames.KubeSecretARN:           "arn:aws:secretsmanager:us-east-1:123456789012:secret:kube-AbCdEf",
+		envnames.DrainUnmanagedPods:      "refuse",
 		envnames.BackupBucket:            "prod-1-etcd-backups",
 		envnames.BackupPrefix:            "backups/",
 		envnames.RetentionKeepLast:       "24",
