@@ -31,6 +31,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/replay"
 	"github.com/cpwarden/cpwarden/internal/sandbox"
 	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
+	"github.com/cpwarden/cpwarden/internal/sandbox/testnet"
 	"github.com/cpwarden/cpwarden/statemachines"
 	"github.com/cpwarden/cpwarden/workers"
 )
@@ -83,7 +84,7 @@ func TestDemoScenarioThroughTheLambdaBinary(t *testing.T) {
 	sb, err := sandbox.Start(ctx, sandbox.Options{})
 	sandboxtest.Require(t, err, "start the sandbox")
 	t.Cleanup(sb.Close)
-	workerLog := &sandboxtest.Buffer{}
+	workerLog := &testnet.Buffer{}
 	set, err := workerset.Lambda(ctx, workerset.Config{
 		Settings: sb.Settings(), Timeout: scenario.Timeouts, AWSEnv: sb.AWSEnv(), Log: workerLog,
 	})
@@ -262,7 +263,7 @@ func checkBackupRestores(t *testing.T, sb *sandbox.Sandbox, res *scenario.Result
 	if obj.Metadata["revision"] != strconv.FormatInt(st.Revision, 10) || obj.Metadata["hash"] != fmt.Sprintf("%x", st.Hash) || obj.Metadata["sha256"] == "" {
 		t.Errorf("metadata %v does not describe the snapshot (revision %d, hash %x)", obj.Metadata, st.Revision, st.Hash)
 	}
-	peer := "http://" + sandboxtest.FreeAddr(t)
+	peer := "http://" + testnet.FreeAddr(t)
 	restored := filepath.Join(dir, "restored")
 	if err := mgr.Restore(snapshot.RestoreConfig{
 		SnapshotPath: path, Name: "restored", OutputDataDir: restored,
@@ -273,7 +274,7 @@ func checkBackupRestores(t *testing.T, sb *sandbox.Sandbox, res *scenario.Result
 	cfg := embed.NewConfig()
 	cfg.Name, cfg.Dir = "restored", restored
 	pu, _ := url.Parse(peer)
-	cu, _ := url.Parse("http://" + sandboxtest.FreeAddr(t))
+	cu, _ := url.Parse("http://" + testnet.FreeAddr(t))
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	cfg.InitialCluster = "restored=" + peer

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/cpwarden/cpwarden/internal/etcdconn"
-	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
+	"github.com/cpwarden/cpwarden/internal/sandbox/testnet"
 	"github.com/cpwarden/cpwarden/workers/backup"
 	"github.com/cpwarden/cpwarden/workers/health"
 	"github.com/cpwarden/cpwarden/workers/member"
@@ -20,7 +20,7 @@ var (
 // TestAsRefusesAViewTheClientLacks: a worker interface with a method
 // *Client does not have is an error at Dial, not a panic.
 func TestAsRefusesAViewTheClientLacks(t *testing.T) {
-	eps := []string{"https://" + sandboxtest.FreeAddr(t)}
+	eps := []string{"https://" + testnet.FreeAddr(t)}
 	cli, err := etcdconn.As[member.Etcd]{}.Dial(t.Context(), eps)
 	if err != nil || cli == nil {
 		t.Fatalf("As[member.Etcd].Dial = %v, %v", cli, err)

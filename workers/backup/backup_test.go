@@ -27,7 +27,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
 	"github.com/cpwarden/cpwarden/internal/sandbox/s3store"
-	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
+	"github.com/cpwarden/cpwarden/internal/sandbox/testnet"
 	"github.com/cpwarden/cpwarden/workers/backup"
 )
 
@@ -223,8 +223,8 @@ func restoreAndCompare(t *testing.T, e *env, key string, rev int64) {
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	peer := "http://" + sandboxtest.FreeAddr(t)
-	client := "http://" + sandboxtest.FreeAddr(t)
+	peer := "http://" + testnet.FreeAddr(t)
+	client := "http://" + testnet.FreeAddr(t)
 	data := filepath.Join(dir, "restored")
 	if err := snapshot.NewV3(zap.NewNop()).Restore(snapshot.RestoreConfig{
 		SnapshotPath: path, Name: "restored", OutputDataDir: data,

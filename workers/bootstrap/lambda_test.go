@@ -30,6 +30,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/sandbox/rie"
 	"github.com/cpwarden/cpwarden/internal/sandbox/s3store"
 	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
+	"github.com/cpwarden/cpwarden/internal/sandbox/testnet"
 	"github.com/cpwarden/cpwarden/internal/secrets"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/backup"
@@ -156,7 +157,7 @@ func TestInitErrorReachesTheInvokerUnderRIE(t *testing.T) {
 				env[k] = v
 			}
 			delete(env, function.HandlerVar)
-			var out sandboxtest.Buffer
+			var out testnet.Buffer
 			f := sandboxtest.Function(t, rie.Options{Bootstrap: bin, Handler: string(h), Env: env, Output: &out})
 			_, err := f.Invoke(t.Context(), []byte(`{}`))
 			var fe *rie.FunctionError
@@ -248,7 +249,7 @@ func (cp *controlPlane) env(h workers.Handler) map[string]string {
 	return env
 }
 
-func (cp *controlPlane) start(t *testing.T, h workers.Handler, env map[string]string, out *sandboxtest.Buffer) *rie.Function {
+func (cp *controlPlane) start(t *testing.T, h workers.Handler, env map[string]string, out *testnet.Buffer) *rie.Function {
 	t.Helper()
 	return sandboxtest.Function(t, rie.Options{
 		Bootstrap:    bootstrapBinary(t),
@@ -314,7 +315,7 @@ func metric(t *testing.T, output, namespace, name, function string) float64 {
 // workflow matches them.
 func TestRemoveMemberUnderRIE(t *testing.T) {
 	cp := newControlPlane(t)
-	var out sandboxtest.Buffer
+	var out testnet.Buffer
 	fn := "cpwarden-prod-1-remove-member"
 	f := cp.start(t, workers.RemoveMember, cp.env(workers.RemoveMember), &out)
 
@@ -377,7 +378,7 @@ func TestSecretErrorsNameTheVariableUnderRIE(t *testing.T) {
 	cp := newControlPlane(t)
 	env := cp.env(workers.Backup)
 	env["ETCD_TLS_SECRET_ARN"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf"
-	var out sandboxtest.Buffer
+	var out testnet.Buffer
 	f := cp.start(t, workers.Backup, env, &out)
 	for range 2 {
 		_, err := invokeJSON[backup.Out](t, f, map[string]any{"ClusterName": cp.cluster})
@@ -407,7 +408,7 @@ func TestBackupAndVerifyUnderRIE(t *testing.T) {
 		}
 	}
 
-	var takeOut, verifyOut sandboxtest.Buffer
+	var takeOut, verifyOut testnet.Buffer
 	take := cp.start(t, workers.Backup, cp.env(workers.Backup), &takeOut)
 	staged, err := invokeJSON[backup.Out](t, take, map[string]any{"ClusterName": cp.cluster})
 	if err != nil {

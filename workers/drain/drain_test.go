@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/cpwarden/cpwarden/internal/faults"
-	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
+	"github.com/cpwarden/cpwarden/internal/sandbox/testnet"
 	"github.com/cpwarden/cpwarden/workers/drain"
 )
 
@@ -311,7 +311,7 @@ func TestDrainRejectsBadInput(t *testing.T) {
 func TestDrainReportsAnUnreachableAPIServer(t *testing.T) {
 	// A port nobody listens on, and a listener that accepts and never
 	// answers (a hung API server or a black-holed route).
-	for name, addr := range map[string]string{"refused": sandboxtest.FreeAddr(t), "hung": sandboxtest.Blackhole(t)} {
+	for name, addr := range map[string]string{"refused": testnet.FreeAddr(t), "hung": testnet.Blackhole(t)} {
 		t.Run(name, func(t *testing.T) {
 			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: "https://" + addr, TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
 			w := drain.New(drain.Config{Reserve: 500 * time.Millisecond}, drain.Deps{Kube: client})

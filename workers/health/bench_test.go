@@ -7,7 +7,7 @@ import (
 
 	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
-	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
+	"github.com/cpwarden/cpwarden/internal/sandbox/testnet"
 	"github.com/cpwarden/cpwarden/workers/health"
 )
 
@@ -23,7 +23,7 @@ func BenchmarkProbeRoundWithABlackholedMember(b *testing.B) {
 	}
 	defer c.Close()
 	eps := c.Endpoints()
-	eps[4] = "https://" + sandboxtest.Blackhole(b)
+	eps[4] = "https://" + testnet.Blackhole(b)
 	const deadline = time.Second
 	p := health.Prober{Dialer: etcdconn.As[health.Etcd]{Dialer: etcdconn.Dialer{TLS: c.ClientTLS(), FailFast: true}}, Timeout: deadline}
 	var worst, total time.Duration

@@ -14,6 +14,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/sandbox/etcdcluster"
 	"github.com/cpwarden/cpwarden/internal/sandbox/kubeapi"
 	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
+	"github.com/cpwarden/cpwarden/internal/sandbox/testnet"
 	"github.com/cpwarden/cpwarden/workers"
 	"github.com/cpwarden/cpwarden/workers/health"
 )
@@ -252,9 +253,9 @@ func TestNoSpaceAlarmMakesTheClusterUnhealthy(t *testing.T) {
 func TestHungEndpointsNeverStretchTheRound(t *testing.T) {
 	t.Parallel()
 	cp := newControlPlane(t, 3, etcdcluster.Options{})
-	hung := "https://" + sandboxtest.Blackhole(t)
+	hung := "https://" + testnet.Blackhole(t)
 	peers := etcdconn.StaticPeers(append(cp.endpoints(), hung))
-	api, err := health.NewReadyz((&restConfig{Host: "https://" + sandboxtest.Blackhole(t)}).config())
+	api, err := health.NewReadyz((&restConfig{Host: "https://" + testnet.Blackhole(t)}).config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,8 +280,8 @@ func TestHungEndpointsNeverStretchTheRound(t *testing.T) {
 func TestUnreachableEtcdIsQuorumLostNotAnError(t *testing.T) {
 	t.Parallel()
 	cp := newControlPlane(t, 3, etcdcluster.Options{})
-	refused := "https://" + sandboxtest.FreeAddr(t)
-	w := health.New(cp.config(), cp.deps(etcdconn.StaticPeers{refused, "https://" + sandboxtest.Blackhole(t)}, nil))
+	refused := "https://" + testnet.FreeAddr(t)
+	w := health.New(cp.config(), cp.deps(etcdconn.StaticPeers{refused, "https://" + testnet.Blackhole(t)}, nil))
 	out := probe(t, w)
 	if !out.QuorumLost || out.Voters != 2 || out.ConsecutiveFailures != 1 {
 		t.Fatalf("probe = %+v", out)
@@ -299,7 +300,7 @@ func TestARefusedMemberStopsItsProbeAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	refused := "https://" + sandboxtest.FreeAddr(t)
+	refused := "https://" + testnet.FreeAddr(t)
 	p := health.Prober{Dialer: etcdconn.As[health.Etcd]{Dialer: etcdconn.Dialer{TLS: c.ClientTLS(), FailFast: true}}, Timeout: 30 * time.Second}
 	probes := p.Round(t.Context(), []string{c.Endpoints()[0], refused})
 	ok, down := probes[0], probes[1]

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cpwarden/cpwarden/internal/sandbox/proc"
-	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
+	"github.com/cpwarden/cpwarden/internal/sandbox/testnet"
 )
 
 func startSh(t *testing.T, script string, spec proc.Spec) *proc.Process {
@@ -28,7 +28,7 @@ func startSh(t *testing.T, script string, spec proc.Spec) *proc.Process {
 // readiness visible, with its output copied to Spec.Output in order.
 func TestWaitReadyWaitsForTheCheck(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "ready")
-	var out sandboxtest.Buffer
+	var out testnet.Buffer
 	p := startSh(t, "echo one; echo two >&2; touch "+marker+"; exec sleep 60", proc.Spec{Output: &out})
 	err := p.WaitReady(t.Context(), 10*time.Second, time.Millisecond, func(context.Context) error {
 		_, err := os.Stat(marker)

@@ -19,6 +19,7 @@ import (
 	"github.com/cpwarden/cpwarden/internal/emf"
 	"github.com/cpwarden/cpwarden/internal/sandbox/rie"
 	"github.com/cpwarden/cpwarden/internal/sandbox/sandboxtest"
+	"github.com/cpwarden/cpwarden/internal/sandbox/testnet"
 )
 
 // fnBinary is the test function (testdata/fn), built once per test binary.
@@ -42,9 +43,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func start(t *testing.T, opts rie.Options) (*rie.Function, *sandboxtest.Buffer) {
+func start(t *testing.T, opts rie.Options) (*rie.Function, *testnet.Buffer) {
 	t.Helper()
-	out := &sandboxtest.Buffer{}
+	out := &testnet.Buffer{}
 	opts.Bootstrap = fnBinary
 	if opts.Output == nil {
 		opts.Output = out
@@ -346,7 +347,7 @@ func TestStopStopsTheFunction(t *testing.T) {
 }
 
 func TestEMFLinesOfSharedOutputStayWhole(t *testing.T) {
-	var buf sandboxtest.Buffer
+	var buf testnet.Buffer
 	shared := emf.LockedWriter(&buf)
 	long := `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[["D"]],"Metrics":[{"Name":"M","Unit":"Count"}]}]},"D":"d","P":"` + strings.Repeat("x", 200_000) + `","M":1}`
 	payload, _ := json.Marshal(map[string]any{"print": []string{long}})

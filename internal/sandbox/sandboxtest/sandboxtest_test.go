@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,49 +62,6 @@ func TestRequireSkipsForAMissingToolAndFailsOtherwise(t *testing.T) {
 	}
 }
 
-func TestFreeAddrRefusesConnections(t *testing.T) {
-	addr := sandboxtest.FreeAddr(t)
-	if !strings.HasPrefix(addr, "127.0.0.1:") {
-		t.Fatalf("FreeAddr = %s, want loopback", addr)
-	}
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		c.Close()
-		t.Fatalf("%s accepted a connection", addr)
-	}
-}
-
-func TestBlackholeAcceptsAndNeverAnswers(t *testing.T) {
-	c, err := net.DialTimeout("tcp", sandboxtest.Blackhole(t), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	var ne net.Error
-	if _, err := c.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
-		t.Fatalf("Read = %v, want a timeout", err)
-	}
-}
-
-func TestBufferKeepsConcurrentWritesWhole(t *testing.T) {
-	var b sandboxtest.Buffer
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range 100 {
-				_, _ = b.Write([]byte("line\n"))
-				_ = b.String()
-			}
-		})
-	}
-	wg.Wait()
-	if got := strings.Count(b.String(), "line\n"); got != 800 {
-		t.Fatalf("%d whole lines, want 800", got)
-	}
-}
-
-// TestSeedGroupAndSharedMoto: the group has its instances, sorted, with
-// moto's private DNS names; the shared server is the same for every test.
 func TestSeedGroupAndSharedMoto(t *testing.T) {
 	m := motoSrv.Get(t, sandboxtest.StartMoto)
 	if again := motoSrv.Get(t, sandboxtest.StartMoto); again != m {
