@@ -34,7 +34,7 @@ func TestDecide(t *testing.T) {
 		{"leader tie goes to the lower ID", State{Members: []MemberState{voter(2, true), leader(voter(1, true)), voter(3, true)}, Target: 1}, true, "", 2},
 		{"leader never moves to an unhealthy member", State{Members: []MemberState{leader(voter(1, true)), applied(voter(2, false), 999), voter(3, true), voter(4, true), voter(5, true)}, Target: 1}, true, "", 3},
 		{"last member", State{Members: []MemberState{leader(voter(1, true))}, Target: 1}, false, faults.EtcdUnsafeRemoval, 0},
-		{"another learner present", State{Members: []MemberState{leader(voter(1, true)), voter(2, true), voter(3, true), learner(voter(4, true))}, Target: 3}, false, faults.EtcdUnsafeRemoval, 0},
+		{"another learner present", State{Members: []MemberState{leader(voter(1, true)), voter(2, true), voter(3, true), learner(voter(4, true))}, Target: 3}, false, faults.EtcdLearnerJoining, 0},
 		{"the learner itself", State{Members: []MemberState{leader(voter(1, true)), voter(2, false), voter(3, false), learner(voter(4, true))}, Target: 4}, true, "", 0},
 		{"two voters, the other healthy", State{Members: []MemberState{leader(voter(1, true)), voter(2, true)}, Target: 1}, true, "", 2},
 		{"two voters, the other down", State{Members: []MemberState{voter(1, true), voter(2, false)}, Target: 1}, false, faults.EtcdQuorumAtRisk, 0},
@@ -111,7 +111,7 @@ func TestDecideProperty(t *testing.T) {
 			}
 			return
 		case otherLearner:
-			expect(rt, d, false, faults.EtcdUnsafeRemoval)
+			expect(rt, d, false, faults.EtcdLearnerJoining)
 		case target.Learner:
 			expect(rt, d, true, "")
 		case stay == 0:
