@@ -19,6 +19,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
@@ -103,6 +104,32 @@ func (c *Client) Status(ctx context.Context, endpoint string) (*clientv3.StatusR
 		return nil, rpctypes.Error(err)
 	}
 	return (*clientv3.StatusResponse)(resp), nil
+}
+
+// Lock takes the etcd mutex at key (clientv3/concurrency: a key under key
+// on a lease of ttl, kept alive while the lock is held), waiting until ctx
+// ends for earlier holders. unlock releases it and revokes the lease; a
+// holder that dies without unlocking loses the lock when the lease expires.
+// The lock serialises cpwarden's own membership changes: it is a write to
+// etcd, under a prefix of cpwarden's, never Kubernetes' /registry.
+func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, err error) {
+	secs := max(int(ttl/time.Second), 1)
+	sess, err := concurrency.NewSession(c.Client, concurrency.WithTTL(secs), concurrency.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("etcd lock %s: session: %w", key, err)
+	}
+	mu := concurrency.NewMutex(sess, key)
+	if err := mu.Lock(ctx); err != nil {
+		_ = sess.Close()
+		return nil, fmt.Errorf("etcd lock %s: %w", key, err)
+	}
+	return func(ctx context.Context) error {
+		err := mu.Unlock(ctx)
+		if cerr := sess.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}, nil
 }
 
 // As adapts a Dialer to a worker's Dialer interface, whose Dial returns E,
