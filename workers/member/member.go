@@ -236,17 +236,22 @@ func (w *Worker) remove(ctx context.Context, in In) (Out, error) {
 		a.probes = a.probes.only(endpoints)
 	}
 
-	d, err := w.decide(ctx, cli, a, tm)
-	if err != nil {
-		return out, err
+	// Concurrent terminations each decide on the same membership, and two
+	// removals allowed on it together can break quorum (5 members, one
+	// dead, three departing). So removals take turns under an etcd lock,
+	// and the one that holds it looks again: that second look decides. A
+	// quorum risk seen before the lock may be another removal in flight
+	// (its member already refusing, not yet out of the list), so it is
+	// looked at again under the lock too; the other refusals are final.
+	d, refusal := w.decide(ctx, cli, a, tm)
+	if refusal != nil && !faults.Is(refusal, faults.EtcdQuorumAtRisk) {
+		return out, refusal
 	}
-
-	// Allowed on what was seen. Concurrent terminations each decide on
-	// the same membership; two removals allowed on it together can break
-	// quorum (5 members, one dead, three departing). So removals take
-	// turns under an etcd lock, and the one that holds it looks again.
 	unlock, err := w.lock(ctx, cli, in.ClusterName)
 	if err != nil {
+		if refusal != nil {
+			return out, refusal
+		}
 		return out, err
 	}
 	defer unlock()
@@ -266,6 +271,7 @@ func (w *Worker) remove(ctx context.Context, in In) (Out, error) {
 	if d, err = w.decide(ctx, cli, a, tm); err != nil {
 		return out, err
 	}
+	w.log.InfoContext(ctx, "removal allowed under the lock", "target", tm.Name, "reason", d.Reason)
 	if d.MoveLeaderTo != 0 {
 		if err := w.moveLeader(ctx, tm, d.MoveLeaderTo); err != nil {
 			return out, err
