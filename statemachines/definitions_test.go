@@ -158,7 +158,7 @@ func TestMermaidShowsEveryStateAndTransition(t *testing.T) {
 	lc := Mermaid(Lifecycle().Definition(TemplateResource))
 	for _, e := range []string{
 		`s_Drain -->|"Drain.Incomplete"| s_CountDrainRound`,
-		`s_RemoveMember -->|"Etcd.QuorumAtRisk"| s_CountQuorumRound`,
+		`s_RemoveMember -->|"Etcd.QuorumAtRisk, Etcd.LearnerJoining"| s_CountQuorumRound`,
 		`s_QuorumDeadline -->|"$.Rounds.Quorum >= 15"| s_QuorumTimedOut`,
 		`s_Complete --> finish((end))`,
 	} {

@@ -19,7 +19,7 @@ const (
 //
 //	Drain ⟲ Heartbeat while Drain.Incomplete (at most MaxDrainRounds)
 //	→ Heartbeat → RemoveMember ⟲ Wait + Heartbeat while Etcd.QuorumAtRisk
-//	(at most MaxQuorumRounds) → Complete(CONTINUE).
+//	or Etcd.LearnerJoining (at most MaxQuorumRounds) → Complete(CONTINUE).
 //
 // Any failure left after the retries, and either loop running out of
 // rounds, completes the action with ABANDON and fails the execution with
@@ -94,7 +94,8 @@ func lifecycleDefinition(r Resolver) *asl.StateMachine {
 	remove.Parameters = map[string]any{"ClusterName": clusterName, "InstanceId.$": "$.Hook.EC2InstanceId"}
 	remove.ResultPath = asl.P("$.RemoveMember")
 	remove.Catch = []asl.Catcher{
-		{ErrorEquals: []string{faults.EtcdQuorumAtRisk}, ResultPath: asl.P("$.QuorumAtRisk"), Next: "CountQuorumRound"},
+		// A joining learner passes like a quorum risk: wait and try again.
+		{ErrorEquals: []string{faults.EtcdQuorumAtRisk, faults.EtcdLearnerJoining}, ResultPath: asl.P("$.QuorumAtRisk"), Next: "CountQuorumRound"},
 		catchAll("Abandon"),
 	}
 	remove.Next = "Complete"
@@ -194,8 +195,9 @@ func lifecycleDefinition(r Resolver) *asl.StateMachine {
 			&asl.Wait{Name: "WaitForQuorum", Seconds: asl.Int(QuorumWaitSeconds), Next: "HeartbeatDuringQuorumWait"},
 			heartbeat("HeartbeatDuringQuorumWait", "RemoveMember"),
 			&asl.Pass{
-				Name:       "QuorumTimedOut",
-				Parameters: map[string]any{"Error": faults.EtcdQuorumAtRisk, "Cause.$": "$.QuorumAtRisk.Cause"},
+				Name: "QuorumTimedOut",
+				// The last refusal's own name: Etcd.QuorumAtRisk or Etcd.LearnerJoining.
+				Parameters: map[string]any{"Error.$": "$.QuorumAtRisk.Error", "Cause.$": "$.QuorumAtRisk.Cause"},
 				ResultPath: asl.P("$.Failure"),
 				Next:       "Abandon",
 			},

@@ -69,6 +69,7 @@ func TestLifecyclePaths(t *testing.T) {
 	completed := ok(map[string]any{"LifecycleActionResult": "CONTINUE", "AlreadyCompleted": false})
 	incomplete := fail(faults.DrainIncomplete, "3 pods left: default/web-0 (PDB web)")
 	atRisk := fail(faults.EtcdQuorumAtRisk, "1 of 2 remaining voters healthy")
+	learnerJoining := fail(faults.EtcdLearnerJoining, "learner cp-d (8211f1d0f64f3269) is joining the cluster")
 	start := []string{"ClassifyEvent", "CheckTransition", "Prepare"}
 	tail := []string{"Drain", "HeartbeatAfterDrain", "RemoveMember", "Complete"}
 	drainLoop := []string{"Drain", "CountDrainRound", "DrainDeadline", "HeartbeatDuringDrain"}
@@ -127,6 +128,24 @@ func TestLifecyclePaths(t *testing.T) {
 			scripts:    map[workers.Handler][]outcome{workers.RemoveMember: {atRisk}},
 			wantPath:   concat(start, []string{"Drain", "HeartbeatAfterDrain"}, repeat(quorumLoop, MaxQuorumRounds-1), []string{"RemoveMember", "CountQuorumRound", "QuorumDeadline", "QuorumTimedOut"}, abandoned),
 			wantStatus: "FAILED", wantError: faults.EtcdQuorumAtRisk,
+			wantCalls:  map[workers.Handler]int{workers.Drain: 1, workers.LifecycleHeartbeat: MaxQuorumRounds, workers.RemoveMember: MaxQuorumRounds, workers.CompleteLifecycle: 1},
+			wantResult: "ABANDON",
+		},
+		{
+			name:       "a joining learner waits with heartbeats like a quorum risk until it is promoted",
+			event:      terminateEvent(nil),
+			scripts:    map[workers.Handler][]outcome{workers.RemoveMember: {learnerJoining, atRisk, learnerJoining, removed}},
+			wantPath:   concat(start, []string{"Drain", "HeartbeatAfterDrain"}, repeat(quorumLoop, 3), []string{"RemoveMember", "Complete"}),
+			wantStatus: "SUCCEEDED",
+			wantCalls:  map[workers.Handler]int{workers.Drain: 1, workers.LifecycleHeartbeat: 4, workers.RemoveMember: 4, workers.CompleteLifecycle: 1},
+			wantResult: "CONTINUE",
+		},
+		{
+			name:       "a learner joining until the deadline abandons with its own name",
+			event:      terminateEvent(nil),
+			scripts:    map[workers.Handler][]outcome{workers.RemoveMember: {learnerJoining}},
+			wantPath:   concat(start, []string{"Drain", "HeartbeatAfterDrain"}, repeat(quorumLoop, MaxQuorumRounds-1), []string{"RemoveMember", "CountQuorumRound", "QuorumDeadline", "QuorumTimedOut"}, abandoned),
+			wantStatus: "FAILED", wantError: faults.EtcdLearnerJoining,
 			wantCalls:  map[workers.Handler]int{workers.Drain: 1, workers.LifecycleHeartbeat: MaxQuorumRounds, workers.RemoveMember: MaxQuorumRounds, workers.CompleteLifecycle: 1},
 			wantResult: "ABANDON",
 		},

@@ -19,6 +19,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
@@ -103,6 +104,67 @@ func (c *Client) Status(ctx context.Context, endpoint string) (*clientv3.StatusR
 		return nil, rpctypes.Error(err)
 	}
 	return (*clientv3.StatusResponse)(resp), nil
+}
+
+// Lock takes the etcd mutex at key (clientv3/concurrency: a key under key
+// on a lease of ttl, kept alive while the lock is held), waiting until ctx
+// ends for earlier holders. The lease is kept alive until unlock (or the
+// client's own context ends), not only while ctx lasts. unlock releases the
+// lock and revokes the lease; a holder that dies without unlocking loses
+// the lock when the lease expires.
+// The lock serialises cpwarden's own membership changes: it is a write to
+// etcd, under a prefix of cpwarden's, never Kubernetes' /registry.
+func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(context.Context) error, err error) {
+	secs := max(int(ttl/time.Second), 1)
+	// The lease is granted within ctx (the wait), but the session's
+	// keep-alive outlives it: it must hold the lease for as long as the
+	// lock is held.
+	lease, err := c.Grant(ctx, int64(secs))
+	if err != nil {
+		return nil, fmt.Errorf("etcd lock %s: lease: %w", key, err)
+	}
+	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	sess, err := concurrency.NewSession(c.Client, concurrency.WithLease(lease.ID), concurrency.WithContext(sctx))
+	if err != nil {
+		stop()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = c.Revoke(rctx, lease.ID)
+		return nil, fmt.Errorf("etcd lock %s: session: %w", key, err)
+	}
+	closeSession := func(ctx context.Context) error {
+		defer stop()
+		sess.Orphan() // stop the keep-alive; revoke with the caller's deadline
+		_, err := c.Revoke(ctx, sess.Lease())
+		return err
+	}
+	mu := concurrency.NewMutex(sess, key)
+	// Mutex.Lock, when its wait fails, deletes its key with the client's
+	// own context, which has no deadline: with the members gone it would
+	// never return. So it runs apart and a wait that ends gives up on it
+	// (closing the client ends it). Giving up revokes the lease, which
+	// deletes the key: a lock it got after all is released with it.
+	locked := make(chan error, 1)
+	go func() { locked <- mu.Lock(ctx) }()
+	var lerr error
+	select {
+	case lerr = <-locked:
+	case <-ctx.Done():
+		lerr = ctx.Err()
+	}
+	if lerr != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = closeSession(rctx)
+		return nil, fmt.Errorf("etcd lock %s: %w", key, lerr)
+	}
+	return func(ctx context.Context) error {
+		err := mu.Unlock(ctx)
+		if cerr := closeSession(ctx); err == nil {
+			err = cerr
+		}
+		return err
+	}, nil
 }
 
 // As adapts a Dialer to a worker's Dialer interface, whose Dial returns E,

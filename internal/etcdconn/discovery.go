@@ -87,6 +87,14 @@ type ASGDiscovery struct {
 	// Map gives each instance its address; nil means
 	// ClientPort(DefaultClientPort).
 	Map AddressMap
+	// IncludeTerminating makes Peers list the instances in a Terminating*
+	// state too. The member worker sets it: an instance its terminate hook
+	// holds (Terminating:Wait) still runs its etcd member, which votes
+	// until its own removal, so it must be probed like the others or two
+	// concurrent terminations each count the other departing member as
+	// dead and both removals are refused. The health probe and the backup
+	// leave it false.
+	IncludeTerminating bool
 }
 
 // NewASGDiscovery returns discovery over group; m nil means
@@ -103,9 +111,10 @@ func (d *ASGDiscovery) addressMap() AddressMap {
 }
 
 // Peers returns the client URLs of the group's instances, in instance ID
-// order, except those terminating: a member on a terminating instance is
-// about to disappear, so it must not count toward the quorum that survives
-// a removal (it then counts as unhealthy, the conservative side).
+// order. Unless IncludeTerminating is set, those terminating are left out:
+// a member on a terminating instance is about to disappear, so the health
+// probe counts it as unhealthy (the conservative side) and the backup does
+// not stream from it.
 func (d *ASGDiscovery) Peers(ctx context.Context) ([]string, error) {
 	insts, err := d.Instances(ctx)
 	if err != nil {
@@ -114,7 +123,7 @@ func (d *ASGDiscovery) Peers(ctx context.Context) ([]string, error) {
 	m := d.addressMap()
 	var eps []string
 	for _, i := range insts {
-		if strings.HasPrefix(i.LifecycleState, "Terminat") {
+		if !d.IncludeTerminating && strings.HasPrefix(i.LifecycleState, "Terminat") {
 			continue
 		}
 		_, ep, err := m(i)

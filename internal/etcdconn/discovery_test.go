@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 
 	"github.com/cpwarden/cpwarden/internal/etcdconn"
 	"github.com/cpwarden/cpwarden/internal/faults"
@@ -109,5 +110,52 @@ func TestClientPort(t *testing.T) {
 	}
 	if _, _, err := local(etcdconn.Instance{ID: "i-2"}); err == nil || !strings.Contains(err.Error(), "CPWARDEN_LOCAL_INSTANCE_ENDPOINTS") {
 		t.Fatalf("an instance not in the map: %v", err)
+	}
+}
+
+// terminatingASG reports some of the group's instances in a Terminating
+// state, as Auto Scaling does while a terminate hook holds them.
+type terminatingASG struct {
+	etcdconn.AutoScalingAPI
+	state map[string]astypes.LifecycleState
+}
+
+func (a terminatingASG) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling.DescribeAutoScalingGroupsInput, opts ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error) {
+	out, err := a.AutoScalingAPI.DescribeAutoScalingGroups(ctx, in, opts...)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range out.AutoScalingGroups {
+		for i := range g.Instances {
+			if s, ok := a.state[aws.ToString(g.Instances[i].InstanceId)]; ok {
+				g.Instances[i].LifecycleState = s
+			}
+		}
+	}
+	return out, nil
+}
+
+// TestPeersOfTerminatingInstances: instances held by their terminate hook
+// are peers of the member worker (IncludeTerminating), whose projection
+// must probe them, and not of the others (health, backup).
+func TestPeersOfTerminatingInstances(t *testing.T) {
+	m := sandboxtest.Moto(t)
+	ids := sandboxtest.SeedGroup(t, m, "control-plane", 3).IDs()
+	local := map[string]*url.URL{}
+	var all []string
+	for n, id := range ids {
+		local[id] = &url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.%d:2379", 80+n)}
+		all = append(all, local[id].String())
+	}
+	asg := terminatingASG{AutoScalingAPI: m.AutoScaling(), state: map[string]astypes.LifecycleState{
+		ids[0]: astypes.LifecycleStateTerminatingWait, ids[1]: astypes.LifecycleStateTerminatingProceed,
+	}}
+	d := etcdconn.NewASGDiscovery("control-plane", asg, m.EC2(), etcdconn.LocalEndpoints(local, "the test's map"))
+	if peers, err := d.Peers(t.Context()); err != nil || !slices.Equal(peers, all[2:]) {
+		t.Fatalf("Peers = %v %v, want only the instance not terminating %v", peers, err, all[2:])
+	}
+	d.IncludeTerminating = true
+	if peers, err := d.Peers(t.Context()); err != nil || !slices.Equal(peers, all) {
+		t.Fatalf("Peers with IncludeTerminating = %v %v, want all %v", peers, err, all)
 	}
 }

@@ -22,12 +22,27 @@ const (
 	// permissions (internal/awsfault). It has a name of its own rather than
 	// Input.Invalid because the fix is the function's IAM role, not the
 	// event or the stack's parameters; like Input.Invalid it is not retried.
-	AWSAccessDenied    = "AWS.AccessDenied"
-	DrainIncomplete    = "Drain.Incomplete"
-	EtcdQuorumAtRisk   = "Etcd.QuorumAtRisk"
-	EtcdUnsafeRemoval  = "Etcd.UnsafeRemoval"
-	BackupCorrupt      = "Backup.Corrupt"
-	LifecycleNotActive = "Lifecycle.NotActive"
+	AWSAccessDenied   = "AWS.AccessDenied"
+	DrainIncomplete   = "Drain.Incomplete"
+	EtcdQuorumAtRisk  = "Etcd.QuorumAtRisk"
+	EtcdUnsafeRemoval = "Etcd.UnsafeRemoval"
+	// EtcdLearnerJoining is a removal refused because a learner other than
+	// the departing member is joining (kubeadm's learner mode during an
+	// instance refresh): the membership is mid-change. Unlike
+	// Etcd.UnsafeRemoval it passes by itself once the learner is promoted
+	// (or removed), so the lifecycle workflow waits and tries again, as it
+	// does on Etcd.QuorumAtRisk.
+	EtcdLearnerJoining = "Etcd.LearnerJoining"
+	// EtcdClusterMismatch is a removal (or identification) refused because
+	// the etcd endpoints answered with different cluster IDs, or with a
+	// cluster ID other than the one the input pins (ClusterId): after a
+	// restore, or with a stale endpoint list, a member of another cluster
+	// would otherwise be asked about the departing member, and its "not a
+	// member" taken as already removed. Retrying does not fix it; the
+	// endpoints (or the pinned ID) do.
+	EtcdClusterMismatch = "Etcd.ClusterMismatch"
+	BackupCorrupt       = "Backup.Corrupt"
+	LifecycleNotActive  = "Lifecycle.NotActive"
 	// Internal is the name of an error no worker classified: a bug or an
 	// unexpected dependency failure. It is not retried by our definitions.
 	Internal = "Worker.Internal"

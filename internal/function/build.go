@@ -217,6 +217,9 @@ func Build(cfg Config, o Options) (lambda.Handler, error) {
 
 	case workers.RemoveMember:
 		d := discovery(cfg, c)
+		// A member on a terminating instance votes until its own removal:
+		// the projection must probe it (concurrent terminations).
+		d.IncludeTerminating = true
 		h = bindLazy(b, cfg.Handler, (*member.Worker).Remove, func(ctx context.Context) (*member.Worker, error) {
 			t, err := etcdTLS(ctx)
 			if err != nil {

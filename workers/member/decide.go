@@ -35,8 +35,8 @@ type Decision struct {
 	Absent bool
 	// Allow: removing the target is safe now.
 	Allow bool
-	// Refusal is the ASL error name of a refusal (Etcd.QuorumAtRisk or
-	// Etcd.UnsafeRemoval); empty when allowed.
+	// Refusal is the ASL error name of a refusal (Etcd.QuorumAtRisk,
+	// Etcd.LearnerJoining or Etcd.UnsafeRemoval); empty when allowed.
 	Refusal string
 	// Reason explains the verdict.
 	Reason string
@@ -55,8 +55,9 @@ type Decision struct {
 //
 // Rules, in order:
 //  1. A target that is not a member is absent (success, nothing to do).
-//  2. A learner other than the target exists: refuse (Etcd.UnsafeRemoval),
-//     the membership is mid-change and a learner does not vote.
+//  2. A learner other than the target exists: refuse (Etcd.LearnerJoining),
+//     the membership is mid-change and a learner does not vote; the
+//     refusal passes once the learner is promoted or removed.
 //  3. A learner target does not vote: removing it never costs quorum.
 //  4. The target is the last voter: refuse (Etcd.UnsafeRemoval).
 //  5. After removal voters-1 remain; healthy remaining voters must be at
@@ -74,7 +75,7 @@ func Decide(s State) Decision {
 	for _, m := range s.Members {
 		if m.Learner {
 			if m.ID != target.ID {
-				return Decision{Refusal: faults.EtcdUnsafeRemoval, Reason: fmt.Sprintf(
+				return Decision{Refusal: faults.EtcdLearnerJoining, Reason: fmt.Sprintf(
 					"learner %s (%x) is joining the cluster; wait until it is promoted or remove it first", m.Name, m.ID)}
 			}
 			continue

@@ -1,6 +1,7 @@
 package member
 
 import (
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -34,7 +35,7 @@ func TestDecide(t *testing.T) {
 		{"leader tie goes to the lower ID", State{Members: []MemberState{voter(2, true), leader(voter(1, true)), voter(3, true)}, Target: 1}, true, "", 2},
 		{"leader never moves to an unhealthy member", State{Members: []MemberState{leader(voter(1, true)), applied(voter(2, false), 999), voter(3, true), voter(4, true), voter(5, true)}, Target: 1}, true, "", 3},
 		{"last member", State{Members: []MemberState{leader(voter(1, true))}, Target: 1}, false, faults.EtcdUnsafeRemoval, 0},
-		{"another learner present", State{Members: []MemberState{leader(voter(1, true)), voter(2, true), voter(3, true), learner(voter(4, true))}, Target: 3}, false, faults.EtcdUnsafeRemoval, 0},
+		{"another learner present", State{Members: []MemberState{leader(voter(1, true)), voter(2, true), voter(3, true), learner(voter(4, true))}, Target: 3}, false, faults.EtcdLearnerJoining, 0},
 		{"the learner itself", State{Members: []MemberState{leader(voter(1, true)), voter(2, false), voter(3, false), learner(voter(4, true))}, Target: 4}, true, "", 0},
 		{"two voters, the other healthy", State{Members: []MemberState{leader(voter(1, true)), voter(2, true)}, Target: 1}, true, "", 2},
 		{"two voters, the other down", State{Members: []MemberState{voter(1, true), voter(2, false)}, Target: 1}, false, faults.EtcdQuorumAtRisk, 0},
@@ -111,7 +112,7 @@ func TestDecideProperty(t *testing.T) {
 			}
 			return
 		case otherLearner:
-			expect(rt, d, false, faults.EtcdUnsafeRemoval)
+			expect(rt, d, false, faults.EtcdLearnerJoining)
 		case target.Learner:
 			expect(rt, d, true, "")
 		case stay == 0:
@@ -144,4 +145,94 @@ func expect(rt *rapid.T, d Decision, allow bool, refusal string) {
 	if d.Allow != allow || d.Refusal != refusal || d.Absent {
 		rt.Fatalf("Decide = allow %v refusal %q absent %v (%s), want allow %v refusal %q", d.Allow, d.Refusal, d.Absent, d.Reason, allow, refusal)
 	}
+}
+
+// TestDecideConcurrentTerminationsProperty states the safety rule of
+// concurrent terminations on its own, over random clusters in which some
+// voters are departing (their instances are terminating, their members still
+// running until removed) and some members are unknown (did not answer: never
+// healthy). The departing members' removals are decided one after another,
+// in a random order, each on the state the previous ones left (the removal
+// lock serialises them in the worker):
+//   - after every allowed removal, the healthy voters that remain are a
+//     strict majority of the voters that remain;
+//   - when the members that stay have a healthy majority of their own and
+//     every departing member answers, every departing member is removed,
+//     whatever the order.
+func TestDecideConcurrentTerminationsProperty(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		n := rapid.IntRange(1, 7).Draw(rt, "voters")
+		type member struct {
+			st        MemberState
+			departing bool
+		}
+		var ms []member
+		for i := range n {
+			// unknown: the Status probe did not answer (unreachable,
+			// timed out): the observation says nothing, so not healthy.
+			known := rapid.Bool().Draw(rt, "answered")
+			ms = append(ms, member{
+				st:        MemberState{ID: uint64(i + 1), Healthy: known && rapid.Bool().Draw(rt, "healthy")},
+				departing: rapid.Bool().Draw(rt, "departing"),
+			})
+		}
+		majority := func(ms []member, keep func(member) bool) bool {
+			voters, healthy := 0, 0
+			for _, m := range ms {
+				if keep(m) {
+					voters++
+					if m.st.Healthy {
+						healthy++
+					}
+				}
+			}
+			return 2*healthy > voters
+		}
+		all := func(member) bool { return true }
+		stayers := func(m member) bool { return !m.departing }
+		allDepartingAnswer := true
+		for _, m := range ms {
+			if m.departing && !m.st.Healthy {
+				allDepartingAnswer = false
+			}
+		}
+		shouldAll := majority(ms, stayers) && allDepartingAnswer
+
+		for {
+			var left []uint64
+			for _, m := range ms {
+				if m.departing {
+					left = append(left, m.st.ID)
+				}
+			}
+			if len(left) == 0 {
+				break
+			}
+			progress := false
+			for _, id := range rapid.Permutation(left).Draw(rt, "order") {
+				var s State
+				for _, m := range ms {
+					s.Members = append(s.Members, m.st)
+				}
+				s.Target = id
+				d := Decide(s)
+				if !d.Allow {
+					continue
+				}
+				ms = slices.DeleteFunc(ms, func(m member) bool { return m.st.ID == id })
+				progress = true
+				if !majority(ms, all) {
+					rt.Fatalf("removing %d was allowed and left %+v: the healthy voters that remain are not a majority", id, ms)
+				}
+			}
+			if !progress {
+				break
+			}
+		}
+		for _, m := range ms {
+			if m.departing && shouldAll {
+				rt.Fatalf("departing member %d was never removed although the members that stay hold a healthy majority and every departing member answers: %+v", m.st.ID, ms)
+			}
+		}
+	})
 }

@@ -364,7 +364,7 @@ func TestRefuseWithLearnerPresent(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, c)
-	expectRefusal(t, h, h.in("cp-c"), faults.EtcdUnsafeRemoval, []string{"cp-a", "cp-b", "cp-c", "cp-d"})
+	expectRefusal(t, h, h.in("cp-c"), faults.EtcdLearnerJoining, []string{"cp-a", "cp-b", "cp-c", "cp-d"})
 	// The learner itself may go.
 	if out := h.removeEventually(t, h.in("cp-d")); !out.Removed {
 		t.Fatalf("removing the learner: %+v", out)
