@@ -92,7 +92,11 @@ type Config struct {
 	CallTimeout time.Duration
 	// LockTimeout bounds the wait for the removal lock another worker
 	// holds (a concurrent termination's removal); past it the answer is
-	// Etcd.QuorumAtRisk, which the workflow waits on. 0 means 15 s.
+	// Etcd.QuorumAtRisk, which the workflow waits on and retries. 0 means
+	// 5 s: short, because a removal also looks at the cluster twice (before
+	// and under the lock) and may move leadership, and the whole of it must
+	// fit the function's 60 s timeout (workers.Spec); a lost wait costs only
+	// a quorum round.
 	LockTimeout time.Duration
 	// Logger receives progress logs; nil discards them.
 	Logger *slog.Logger
@@ -117,7 +121,7 @@ type Worker struct {
 func New(cfg Config, deps Deps) *Worker {
 	cfg.StatusTimeout = workeropt.Positive(cfg.StatusTimeout, 2*time.Second)
 	cfg.CallTimeout = workeropt.Positive(cfg.CallTimeout, 10*time.Second)
-	cfg.LockTimeout = workeropt.Positive(cfg.LockTimeout, 15*time.Second)
+	cfg.LockTimeout = workeropt.Positive(cfg.LockTimeout, 5*time.Second)
 	return &Worker{cfg: cfg, deps: deps, log: workeropt.Logger(cfg.Logger)}
 }
 
