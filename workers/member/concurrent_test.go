@@ -289,18 +289,7 @@ func TestTerminatingMembersCountAsVoters(t *testing.T) {
 // clusterIDOf reads a cluster's ID from a member list's header.
 func clusterIDOf(t *testing.T, c *etcdcluster.Cluster) uint64 {
 	t.Helper()
-	cli, err := c.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	resp, err := cli.MemberList(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.Header.ClusterId
+	return memberList(t, c).Header.ClusterId
 }
 
 // mixedEtcd is a client over endpoints of two clusters. Each embedded

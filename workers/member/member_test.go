@@ -127,9 +127,10 @@ func (h *harness) removeEventually(t *testing.T, in member.In) member.Out {
 	}
 }
 
-func (h *harness) memberNames(t *testing.T) []string {
+// memberList reads c's member list (and its header).
+func memberList(t *testing.T, c *etcdcluster.Cluster) *clientv3.MemberListResponse {
 	t.Helper()
-	cli, err := h.c.Client()
+	cli, err := c.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +141,12 @@ func (h *harness) memberNames(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+func (h *harness) memberNames(t *testing.T) []string {
+	t.Helper()
+	resp := memberList(t, h.c)
 	var names []string
 	for _, m := range resp.Members {
 		names = append(names, m.Name)
